@@ -61,6 +61,9 @@ def merge_parts(root: str, part_dirs: list[str]) -> None:
     import_streaming()
     from streaming.base.util import merge_index
 
+    old = os.path.join(root, INDEX)
+    if os.path.exists(old):  # a re-run rebuilds it from the parts
+        os.remove(old)
     merge_index([os.path.join(root, p, INDEX) for p in part_dirs], root, keep_local=True)
 
 

@@ -129,3 +129,20 @@ def unexpanded_config(config):
     base.statex = None
     return base
 
+
+def expanded_layers(config) -> list[int]:
+    """Layers whose geometry differs from the global one (the StateX-expanded layers)."""
+    return sorted(int(k) for k in config.layer_overrides)
+
+
+def is_expanded_param(config, name: str) -> bool:
+    """True for parameters StateX touched: the token mixer of an expanded layer (and, for GLA, its pre-norm,
+    which reinit resets). Optimizer groups use this to give new parameters their own learning rate."""
+    name = name.replace("_fsdp_wrapped_module.", "").replace("_checkpoint_wrapped_module.", "")
+    name = name.replace("module.", "", 1) if name.startswith("module.") else name
+    for idx in expanded_layers(config):
+        prefix = block_prefix(config, idx)
+        mixer = "attn" if family_of(config) == "gla" else "mixer"
+        if name.startswith(prefix + mixer + ".") or (mixer == "attn" and name == prefix + "attn_norm.weight"):
+            return True
+    return False

@@ -57,8 +57,9 @@ def resolve_backend(op: str, backend: str, device: torch.device) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _opt(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None or t.numel() == 0 else t
+def _empty_like(t: torch.Tensor) -> torch.Tensor:
+    # contiguous whatever t's strides: the real ops return contiguous tensors
+    return t.new_empty(t.shape)
 
 
 @torch.library.custom_op("statex::gla_fwd", mutates_args=())
@@ -68,7 +69,7 @@ def _gla_fwd_op(
     scale: float, output_final_state: bool, impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     o, ht = _GLA_FWD[impl](q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens)
-    return o, (ht if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+    return o.contiguous(), (ht.contiguous() if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_gla_fwd_op.register_fake
@@ -87,14 +88,15 @@ def _gla_bwd_op(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gk: torch.Tensor,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, scale: float, impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    dq, dk, dv, dg, dh0 = _GLA_BWD[impl](do, dht, q, k, v, gk, scale, initial_state, cu_seqlens)
+    grads = _GLA_BWD[impl](do, dht, q, k, v, gk, scale, initial_state, cu_seqlens)
+    dq, dk, dv, dg, dh0 = (None if g is None else g.contiguous() for g in grads)
     return dq, dk, dv, dg, (dh0 if dh0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_gla_bwd_op.register_fake
 def _(do, dht, q, k, v, gk, initial_state, cu_seqlens, scale, impl):
-    dh0 = torch.empty_like(initial_state) if initial_state is not None else q.new_empty(_EMPTY, dtype=torch.float32)
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v), torch.empty_like(gk), dh0
+    dh0 = _empty_like(initial_state) if initial_state is not None else q.new_empty(_EMPTY, dtype=torch.float32)
+    return _empty_like(q), _empty_like(k), _empty_like(v), _empty_like(gk), dh0
 
 
 def _gla_setup(ctx, inputs, output):
@@ -120,7 +122,7 @@ def _ssd_fwd_op(
     chunk_size: int, output_final_state: bool, impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     y, ht = _SSD_FWD[impl](x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
-    return y, (ht if ht is not None else x.new_empty(_EMPTY, dtype=torch.float32))
+    return y.contiguous(), (ht.contiguous() if ht is not None else x.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_ssd_fwd_op.register_fake
@@ -129,7 +131,7 @@ def _(x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, output_final_state,
     N = B.shape[-1]
     n_seq = b if cu_seqlens is None else cu_seqlens.shape[0] - 1
     ht = x.new_empty(n_seq, H, P, N, dtype=torch.float32) if output_final_state else x.new_empty(_EMPTY, dtype=torch.float32)
-    return torch.empty_like(x), ht
+    return _empty_like(x), ht
 
 
 @torch.library.custom_op("statex::ssd_bwd", mutates_args=())
@@ -138,16 +140,17 @@ def _ssd_bwd_op(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, chunk_size: int, impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    grads = _SSD_BWD[impl](dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens)
+    grads = [None if g is None else g.contiguous()
+             for g in _SSD_BWD[impl](dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens)]
     dh0 = grads[-1]
     return (*grads[:-1], dh0 if dh0 is not None else x.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_ssd_bwd_op.register_fake
 def _(dy, dht, x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, impl):
-    dh0 = torch.empty_like(initial_state) if initial_state is not None else x.new_empty(_EMPTY, dtype=torch.float32)
-    return (torch.empty_like(x), torch.empty_like(dt), torch.empty_like(A), torch.empty_like(B),
-            torch.empty_like(C), dh0)
+    dh0 = _empty_like(initial_state) if initial_state is not None else x.new_empty(_EMPTY, dtype=torch.float32)
+    return (_empty_like(x), _empty_like(dt), _empty_like(A), _empty_like(B),
+            _empty_like(C), dh0)
 
 
 def _ssd_setup(ctx, inputs, output):

@@ -242,7 +242,8 @@ class StateXMamba2Config(PretrainedConfig):
         self.dt_min = dt_min
         self.dt_max = dt_max
         self.dt_init_floor = dt_init_floor
-        self.dt_limit = list(dt_limit)
+        # transformers writes inf as {"__float__": "Infinity"} in config.json.
+        self.dt_limit = [float(v["__float__"]) if isinstance(v, dict) else float(v) for v in dt_limit]
         self.rescale_prenorm_residual = rescale_prenorm_residual
         self.use_cache = use_cache
         self.rmsnorm = rmsnorm

@@ -98,8 +98,8 @@ def load_pretrained(path: str | Path, dtype: torch.dtype | None = None, device: 
         model, info = cls.from_pretrained(
             path, config=config, dtype=dtype or torch.float32, output_loading_info=True
         )
-    except (OSError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: could not load weights: {e}") from e
+    except Exception as e:  # safetensors, pickle and transformers raise many types for unreadable files
+        raise CheckpointError(f"{path}: could not load weights (missing, truncated or corrupt file?): {e}") from e
     problems = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     if problems:
         detail = "; ".join(f"{k}: {sorted(map(str, v))[:8]}" for k, v in problems.items())

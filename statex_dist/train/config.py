@@ -1,0 +1,214 @@
+"""The training config: one typed dataclass per concern, loaded strictly by ``statex_dist.config.io``.
+
+``statex train --config X.yaml key=value ...`` -> :class:`TrainConfig`. Unknown keys and wrong types are
+rejected with the dotted key and the allowed values; cross-field rules live in ``__post_init__`` and say how
+to fix the problem. Rules that need the world size (the gradient-accumulation count) are checked at start-up
+by :func:`accumulation_steps`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional
+
+from statex_dist.config.io import ConfigError, dump_yaml, load_config
+from statex_dist.data.config import DataConfig
+
+
+@dataclass
+class ExpandConfig:
+    """A StateX expansion applied on the fly (maps onto ``statex_dist.expansion.ExpansionPlan``)."""
+
+    layers: str = "every:6"
+    """every:K (layers 0, K, 2K...), all, or a comma list such as 0,6,12,18."""
+    mode: Literal["reinit", "inherit", "preserve"] = "reinit"
+    """reinit (paper default), inherit, preserve (Mamba2 only: function-preserving)."""
+    gla_heads: int = 1
+    """GLA: heads of an expanded layer (the paper merges 4 -> 1)."""
+    mamba2_state_size: int = 512
+    """Mamba2: d_state of an expanded layer (the paper grows 128 -> 512)."""
+    seed: int = 0
+    """Seeds the fresh parameters; the same seed gives what `statex expand --seed` writes."""
+
+
+@dataclass
+class ModelConfig:
+    path: Optional[str] = None
+    """Pretrained fla / Hugging Face / statex checkpoint directory (post-training)."""
+    config: Optional[str] = None
+    """A model JSON (e.g. configs/models/gla-tiny.json): random init from `seed` (pre-training, tests)."""
+    expand: Optional[ExpandConfig] = None
+    """StateX expansion; absent = the LPT arm (same training, no expansion)."""
+    kernel_backend: Optional[str] = None
+    """Override the model's kernel backend (auto | torch | triton | fla); null = the model config's."""
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.config is None):
+            raise ValueError("set exactly one of model.path (pretrained directory) or model.config (model JSON)")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 3e-4
+    """Peak learning rate (the paper: 3e-4)."""
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.95])
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    """Applied to parameters with >= 2 dims only (no norms, biases, A_log, D, dt_bias)."""
+    fused: Optional[bool] = None
+    """Fused AdamW; null = when the device supports it (CUDA)."""
+    grad_clip: float = 1.0
+    """Clip by global L2 norm; 0 = off."""
+    expanded_lr_mult: float = 1.0
+    """LR multiplier of the "expanded" group (re-initialised / grown token-mixer parameters)."""
+    inherited_lr_mult: float = 1.0
+    """LR multiplier of the "inherited" group (everything else)."""
+    expanded_warmup_steps: Optional[int] = None
+    """Warmup of the expanded group; null = schedule.warmup_steps. 0 = full LR from step 0."""
+    inherited_warmup_steps: Optional[int] = None
+    """Warmup of the inherited group; null = schedule.warmup_steps."""
+    expanded_freeze_steps: int = 0
+    """The expanded group does not move for this many steps (lr 0), then its warmup starts."""
+    inherited_freeze_steps: int = 0
+    """The inherited group does not move for this many steps (e.g. train new mixers alone first)."""
+
+    def __post_init__(self) -> None:
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.lr < 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ValueError("lr, weight_decay and grad_clip must be >= 0")
+        for name in ("expanded_freeze_steps", "inherited_freeze_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+
+
+@dataclass
+class ScheduleConfig:
+    kind: Literal["cosine", "wsd", "constant"] = "cosine"
+    """cosine: warmup then cosine to min_lr; wsd: warmup, stable, then linear decay over decay_frac; constant."""
+    warmup_steps: int = 1000
+    min_lr_ratio: float = 0.0
+    """Floor of the decay as a fraction of the peak LR (the paper: cosine to 0)."""
+    decay_frac: float = 0.1
+    """wsd only: fraction of the steps spent in the final decay."""
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if not 0 < self.decay_frac <= 1:
+            raise ValueError(f"decay_frac must be in (0, 1], got {self.decay_frac}")
+
+
+@dataclass
+class ParallelConfig:
+    backend: Literal["fsdp", "deepspeed", "ddp", "single"] = "fsdp"
+    """fsdp: FSDP2 fully_shard per block then root; deepspeed: ZeRO from deepspeed_config; ddp; single."""
+    hsdp_shard_size: Optional[int] = None
+    """fsdp: shard within groups of this many ranks (usually GPUs per node) and replicate across groups
+    (HSDP); null = shard across all ranks."""
+    cpu_offload: bool = False
+    """fsdp: keep sharded parameters, gradients and optimizer states in CPU memory."""
+    deepspeed_config: Optional[str] = None
+    """deepspeed: a ZeRO JSON (configs/deepspeed/zero2.json); batch, clip and precision keys are filled in from
+    this config."""
+    activation_checkpointing: Literal["none", "full", "every_k"] = "none"
+    """Recompute block activations in backward: every block (full), or every k-th block."""
+    ac_every_k: int = 2
+    dist_timeout_s: int = 1800
+    """Collective timeout (a hung rank fails after this long)."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "deepspeed" and not self.deepspeed_config:
+            raise ValueError("backend deepspeed needs parallel.deepspeed_config (e.g. configs/deepspeed/zero2.json)")
+        if self.ac_every_k < 1:
+            raise ValueError("ac_every_k must be >= 1")
+        if self.hsdp_shard_size is not None and self.backend != "fsdp":
+            raise ValueError("hsdp_shard_size is for backend fsdp only")
+
+
+@dataclass
+class PrecisionConfig:
+    mode: Literal["mixed_bf16", "pure_bf16", "fp32"] = "mixed_bf16"
+    """mixed_bf16: fp32 master weights and optimizer, bf16 compute (FSDP: bf16 params, fp32 reduce);
+    pure_bf16: weights and optimizer states in bf16 (the paper); fp32: no reduced precision (tests)."""
+
+
+@dataclass
+class CheckpointConfig:
+    interval: int = 1000
+    """Save every N steps (0 = only on signals and at the end)."""
+    keep_last: int = 3
+    """Keep the newest k complete checkpoints (0 = keep all)."""
+    async_save: bool = False
+    """fsdp/ddp/single: write in the background (dcp.async_save) while training continues."""
+    resume: bool = True
+    """Resume from the latest complete checkpoint in run_dir/checkpoints when there is one."""
+    save_at_end: bool = True
+    load_data_state: bool = True
+    """Restore the data loader position (false: restart the data stream, e.g. after changing data)."""
+
+
+@dataclass
+class LoggingConfig:
+    interval: int = 1
+    """Log every N steps (metrics.jsonl gets every logged step)."""
+    tensorboard: bool = True
+    wandb: bool = False
+    """Log to Weights & Biases when the package is installed (offline unless WANDB_MODE says otherwise)."""
+    wandb_project: str = "statex"
+    progress_bar: bool = True
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig
+    data: DataConfig
+    run_dir: str = "runs/default"
+    seed: int = 0
+    steps: int = 20000
+    global_batch_tokens: int = 524288
+    """Tokens per optimizer step over all ranks (the paper: 8 x 65536); must be a multiple of
+    data.seq_len x data.micro_batch_size x data-parallel ranks (the quotient is the accumulation count)."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    max_bad_steps: int = 5
+    """Non-finite loss or gradient: the step is skipped and counted; abort after this many in a row."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError("steps must be >= 1")
+        if self.global_batch_tokens < 1:
+            raise ValueError("global_batch_tokens must be >= 1")
+        if self.parallel.backend == "deepspeed" and self.precision.mode == "pure_bf16":
+            raise ValueError("precision.mode pure_bf16 is not offered with backend deepspeed (it keeps fp32 "
+                             "master weights); use mixed_bf16, or backend fsdp for pure bf16")
+        if self.parallel.cpu_offload and self.parallel.backend != "fsdp":
+            raise ValueError("parallel.cpu_offload is for backend fsdp (use the DeepSpeed JSON's offload keys)")
+
+
+def load_train_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    return load_config(TrainConfig, path, overrides)
+
+
+def accumulation_steps(cfg: TrainConfig, dp_world: int) -> int:
+    per_micro = cfg.data.seq_len * cfg.data.micro_batch_size * dp_world
+    if cfg.global_batch_tokens % per_micro:
+        raise ConfigError(
+            f"global_batch_tokens={cfg.global_batch_tokens} is not a multiple of seq_len x micro_batch_size x "
+            f"dp ranks = {cfg.data.seq_len} x {cfg.data.micro_batch_size} x {dp_world} = {per_micro}; "
+            f"use a multiple such as {max(1, cfg.global_batch_tokens // per_micro) * per_micro}"
+        )
+    return cfg.global_batch_tokens // per_micro
+
+
+__all__ = ["TrainConfig", "ModelConfig", "ExpandConfig", "OptimConfig", "ScheduleConfig", "ParallelConfig",
+           "PrecisionConfig", "CheckpointConfig", "LoggingConfig", "load_train_config", "accumulation_steps",
+           "dump_yaml", "ConfigError"]

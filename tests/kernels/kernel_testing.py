@@ -1,0 +1,51 @@
+"""Helpers shared by the kernel tests: error metric, random inputs, readable ids."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def rel_err(actual: torch.Tensor, ref: torch.Tensor) -> float:
+    """||actual - ref|| / ||ref|| in float64 (NaN if either has a NaN)."""
+    a, r = actual.detach().double(), ref.detach().double()
+    if torch.isnan(a).any() or torch.isnan(r).any():
+        return float("nan")
+    return ((a - r).norm() / r.norm().clamp_min(1e-30)).item()
+
+
+def assert_close(name: str, actual: torch.Tensor, ref: torch.Tensor, tol: float) -> None:
+    assert actual.shape == ref.shape, f"{name}: shape {tuple(actual.shape)} != {tuple(ref.shape)}"
+    err = rel_err(actual, ref)
+    assert err <= tol, f"{name}: relative error {err:.3e} > {tol:.1e}"
+
+
+def gla_inputs(B, T, H, K, V, *, decay="gla", dtype=torch.float64, seed=0, n_states=None):
+    """q, k, v, gk, h0 with gk = logsigmoid(x)/16 (GLA's gate) or 'strong' (down to about -5 per step)."""
+    g = torch.Generator().manual_seed(seed)
+    q, k = (torch.randn(B, T, H, K, generator=g, dtype=dtype) for _ in range(2))
+    v = torch.randn(B, T, H, V, generator=g, dtype=dtype)
+    x = torch.randn(B, T, H, K, generator=g, dtype=dtype)
+    gk = F.logsigmoid(x) / 16 if decay == "gla" else -5 * torch.rand(B, T, H, K, generator=g, dtype=dtype)
+    h0 = torch.randn(n_states or B, H, K, V, generator=g, dtype=dtype)
+    return q, k, v, gk, h0
+
+
+def ssd_inputs(b, T, H, P, G, N, *, dtype=torch.float64, seed=0, n_states=None, strong=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, T, H, P, generator=g, dtype=dtype)
+    dt = F.softplus(torch.randn(b, T, H, generator=g, dtype=dtype) - (0 if strong else 1))
+    A = -torch.rand(H, generator=g, dtype=dtype) * (8 if strong else 2) - 0.05
+    B, C = (torch.randn(b, T, G, N, generator=g, dtype=dtype) for _ in range(2))
+    h0 = torch.randn(n_states or b, H, P, N, generator=g, dtype=dtype)
+    return x, dt, A, B, C, h0
+
+
+def grads(out_list, inputs, seed=1):
+    """Gradients of sum(out * w) for fixed random weights w (one per output), w.r.t. inputs."""
+    g = torch.Generator().manual_seed(seed)
+    loss = sum((o.double() * torch.randn(o.shape, generator=g, dtype=torch.float64)).sum() for o in out_list)
+    return torch.autograd.grad(loss, inputs)
+
+
+def shape_id(**dims) -> str:
+    return "-".join(f"{k}{v}" for k, v in dims.items())
