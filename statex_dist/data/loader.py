@@ -77,7 +77,7 @@ def build_source_stream(src: SourceConfig, cfg: DataConfig, c: int, C: int, eos:
         def make_iter(epoch: int):
             order = np.random.default_rng([seed, epoch]).permutation(len(urls)) if cfg.shuffle_buffer else range(len(urls))
             mine = [urls[i] for i in order][c::C]
-            docs = (toks for u in mine for _, toks in read_wds_docs(u, cfg.on_bad_sample))
+            docs = (toks for u, n in mine for _, toks in read_wds_docs(u, cfg.on_bad_sample, expected=n))
             return buffered(docs, epoch)
     elif src.kind == "hf":
         def make_iter(epoch: int):
@@ -156,9 +156,10 @@ class _RankDataset(IterableDataset):
         w = ((info.id if info else 0) + self.rotation) % W
         c, C = self.rank * W + w, self.world * W
         for batch, st in consumer_batches(self.cfg, c, C, self.states[w], self.pad_id, self.vocab_size):
-            batch["_worker"] = w
-            batch["_state"] = json.dumps(st)
-            yield batch
+            # One tensor per batch across the worker pipe (each tensor costs a shared-memory segment).
+            cu = batch.get("cu_seqlens")
+            yield {"ids": torch.stack([batch["input_ids"], batch["labels"]]), "_worker": w, "_state": json.dumps(st),
+                   "_cu": None if cu is None else cu.tolist()}
 
 
 class StatexDataLoader:
@@ -182,10 +183,13 @@ class StatexDataLoader:
             it = iter(DataLoader(ds, batch_size=None, num_workers=self.cfg.num_workers,
                                  prefetch_factor=self.cfg.prefetch_factor, timeout=self.cfg.timeout_s,
                                  multiprocessing_context="fork"))
-        for batch in it:
-            w = int(batch.pop("_worker"))
-            self._states[w] = json.loads(batch.pop("_state"))
+        for item in it:
+            w = int(item["_worker"])
+            self._states[w] = json.loads(item["_state"])
             self._next = (w + 1) % self.W
+            batch = {"input_ids": item["ids"][0], "labels": item["ids"][1]}
+            if item["_cu"] is not None:
+                batch["cu_seqlens"] = torch.tensor(item["_cu"], dtype=torch.int32)
             yield batch
 
     def _fingerprint(self) -> dict:

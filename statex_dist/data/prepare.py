@@ -192,7 +192,7 @@ def inspect_corpus(path: str, tokenizer: str | None = None, sample: int = 0, max
     else:
         from statex_dist.data.sources import read_wds_docs
 
-        doc_id, toks = next(iter(read_wds_docs(os.path.join(path, meta["parts"][0]["name"]))))
+        doc_id, toks = next(iter(read_wds_docs(os.path.join(path, meta["parts"][0]["name"]))))  # first document
     from statex_dist.data.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer or meta["tokenizer"])

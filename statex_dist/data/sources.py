@@ -140,8 +140,13 @@ class ReplayStream:
             self.st, self._it = {"epoch": self.st["epoch"] + 1, "k": 0}, None
 
 
-def read_wds_docs(url: str, on_bad: str = "stop", stats: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(doc id, tokens) from one WebDataset tar written by ``prepare`` (members ``<id>.u16`` / ``<id>.u32``)."""
+def read_wds_docs(url: str, on_bad: str = "stop", stats: dict | None = None,
+                  expected: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(doc id, tokens) from one WebDataset tar written by ``prepare`` (members ``<id>.u16`` / ``<id>.u32``).
+
+    Python's tar reader stops silently when a file is cut at a header boundary, so the document count is
+    checked against the index (``expected``) and local files must be a whole number of 512-byte blocks.
+    """
     import webdataset as wds
 
     stats = stats if stats is not None else {}
@@ -154,7 +159,12 @@ def read_wds_docs(url: str, on_bad: str = "stop", stats: dict | None = None) -> 
         log.warning("skipping: %s", msg)
         return True
 
+    if os.path.isfile(url) and os.path.getsize(url) % 512:
+        handler(ValueError(f"size {os.path.getsize(url)} is not a whole number of tar blocks: truncated"))
+        if on_bad == "skip":
+            return
     pipe = wds.DataPipeline(wds.SimpleShardList([url]), wds.tarfile_to_samples(handler=handler))
+    count = 0
     for sample in pipe:
         key = sample["__key__"]
         ext = "u16" if "u16" in sample else "u32" if "u32" in sample else None
@@ -163,30 +173,33 @@ def read_wds_docs(url: str, on_bad: str = "stop", stats: dict | None = None) -> 
         if raw is None or len(raw) % width:
             handler(ValueError(f"member {key} has no valid .u16/.u32 token payload"))
             continue
+        count += 1
         yield int(key) if key.isdigit() else -1, np.frombuffer(raw, dtype="<u2" if width == 2 else "<u4")
+    if expected is not None and count != expected:
+        handler(ValueError(f"read {count} documents, the index says {expected}: truncated"))
 
 
-def wds_urls(path: str) -> list[str]:
-    """Shard URLs: a prepared directory (its index), a local glob, or a brace pattern / URL list."""
+def wds_urls(path: str) -> list[tuple[str, int | None]]:
+    """(shard URL, expected documents or None): a prepared directory, a local glob, or a brace pattern."""
     import json
 
     if os.path.isdir(path):
         meta = os.path.join(path, "statex_index.json")
         if os.path.exists(meta):
             with open(meta) as f:
-                names = [p["name"] for p in json.load(f)["parts"]]
+                parts = [(p["name"], p["docs"]) for p in json.load(f)["parts"]]
         else:
-            names = sorted(n for n in os.listdir(path) if n.endswith(".tar"))
-        urls = [os.path.join(path, n) for n in names]
+            parts = [(n, None) for n in sorted(os.listdir(path)) if n.endswith(".tar")]
+        urls = [(os.path.join(path, n), k) for n, k in parts]
     elif "://" in path or path.startswith("pipe:") or "{" in path:
         import braceexpand
 
-        urls = list(braceexpand.braceexpand(path))
+        urls = [(u, None) for u in braceexpand.braceexpand(path)]
     else:
         import glob
 
-        urls = sorted(glob.glob(path)) or [path]
-    for u in urls:
+        urls = [(u, None) for u in sorted(glob.glob(path)) or [path]]
+    for u, _ in urls:
         if "://" not in u and not u.startswith("pipe:") and not os.path.isfile(u):
             raise FileNotFoundError(f"WebDataset shard {u} is missing")
     if not urls:

@@ -160,6 +160,9 @@ class LoggingConfig:
     """Log to Weights & Biases when the package is installed (offline unless WANDB_MODE says otherwise)."""
     wandb_project: str = "statex"
     progress_bar: bool = True
+    peak_tflops: Optional[float] = None
+    """Peak dense bf16 TFLOP/s of one device for MFU; null = known GPUs (H100/H200: 989), else MFU is not
+    reported."""
 
 
 @dataclass
