@@ -152,6 +152,8 @@ def read_wds_docs(url: str, on_bad: str = "stop", stats: dict | None = None,
     stats = stats if stats is not None else {}
 
     def handler(exn: Exception) -> bool:
+        if isinstance(exn, BadSampleError):
+            raise exn
         msg = f"WebDataset shard {url} is unreadable ({type(exn).__name__}: {exn})"
         if on_bad == "stop":
             raise BadSampleError(msg + " (set on_bad_sample: skip to skip and count)") from exn

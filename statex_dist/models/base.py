@@ -103,7 +103,10 @@ class StateXPreTrainedModel(PreTrainedModel):
         if not has_labels and logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         logits = self.lm_head(hidden)
-        loss = causal_lm_loss(logits, labels, shift_labels, loss_reduction) if has_labels else None
+        loss = None
+        if has_labels:
+            fused = bool(getattr(self.config, "fuse_cross_entropy", False))
+            loss = causal_lm_loss(logits, labels, shift_labels, loss_reduction, fused=fused)
         return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=past_key_values if use_cache else None)
 
     def prepare_inputs_for_generation(

@@ -66,27 +66,39 @@ class SwiGLUMLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+def _fused_cross_entropy(reduction: str):
+    """fla's Triton cross-entropy (no fp32 copy of the logits) when fla is installed; None otherwise."""
+    try:
+        from fla.modules import FusedCrossEntropyLoss
+    except Exception:  # fla missing or its Triton import failing: the torch path is always correct
+        return None
+    return FusedCrossEntropyLoss(ignore_index=-100, reduction=reduction)
+
+
 def causal_lm_loss(
     logits: torch.Tensor,
     labels: torch.Tensor | None = None,
     shift_labels: torch.Tensor | None = None,
     reduction: str = "mean",
+    fused: bool = False,
 ) -> torch.Tensor:
     """Cross-entropy over next-token targets; ``-100`` targets are ignored.
 
     ``labels`` follow Hugging Face (unshifted, shifted here); ``shift_labels`` are targets already aligned with
     ``logits`` (what the data layer produces). ``reduction='sum'`` lets a trainer normalise by the global count.
+    ``fused`` uses fla's Triton kernel on CUDA tensors (same value, less memory, faster).
     """
     if shift_labels is None:
         if labels is None:
             raise ValueError("pass labels or shift_labels")
         shift_labels = F.pad(labels[..., 1:], (0, 1), value=-100)
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(),
-        shift_labels.reshape(-1).to(logits.device),
-        ignore_index=-100,
-        reduction=reduction,
-    )
+    flat_logits = logits.reshape(-1, logits.shape[-1])
+    targets = shift_labels.reshape(-1).to(logits.device)
+    if fused and logits.is_cuda:
+        loss_fn = _fused_cross_entropy(reduction)
+        if loss_fn is not None:
+            return loss_fn(flat_logits, targets)
+    return F.cross_entropy(flat_logits.float(), targets, ignore_index=-100, reduction=reduction)
 
 
 def flatten_for_varlen(input_ids: torch.Tensor, cu_seqlens: torch.Tensor | None) -> torch.Tensor:

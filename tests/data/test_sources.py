@@ -74,8 +74,8 @@ def test_corrupt_wds_shard_stop_or_skip(prepared, tmp_path, tokenizer_dir):
     shutil.copytree(prepared["wds"], bad)
     tar = bad / "part-00002.tar"
     whole = tar.read_bytes()
-    tar.write_bytes(whole[:1536])  # cut at a header boundary: tarfile itself would stop silently
-    with pytest.raises(BadSampleError, match="part-00002.tar.*read 1 documents, the index says 15"):
+    tar.write_bytes(whole[:2048])  # cut after two members: tarfile itself would stop silently
+    with pytest.raises(BadSampleError, match="part-00002.tar.*read 2 documents, the index says 15"):
         drain(pad_cfg(SourceConfig(kind="wds", path=str(bad)), shuffle_buffer=0))
     tar.write_bytes(whole[:1500])  # cut mid-block
     got = doc_ids(drain(pad_cfg(SourceConfig(kind="wds", path=str(bad)), on_bad_sample="skip")),

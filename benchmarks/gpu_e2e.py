@@ -1,0 +1,215 @@
+"""GPU end-to-end checks and timings at the 1.3B shapes (one H200). Writes Markdown tables to --out.
+
+Parts (``--parts``, comma separated):
+  logits  fla's GLAForCausalLM / Mamba2ForCausalLM vs ours on the same weights (foundation contract)
+  speed   GLA-1.3B training step, B=4 x T=4096, bf16 autocast, fp32 params, fused AdamW: stock fla (original),
+          ours (original), ours (StateX: layers 0, 6, 12, 18 merged); plus the Mamba2-1.3B step at equal tokens
+  long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
+          sequence per step with activation checkpointing
+Weights are random (no Hub): speed and memory do not depend on their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+import statex_dist  # noqa: F401
+from statex_dist.expansion import ExpansionPlan, expanded_config
+from statex_dist.models.loading import build_model, config_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shipped(name: str, **overrides):
+    raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
+    raw.update(overrides)
+    return config_from_dict(raw)
+
+
+def six_n(model) -> int:
+    """Parameters that do matmul work per token: all but the input embedding (kept when tied to the head)."""
+    emb = model.get_input_embeddings().weight
+    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    return total if emb is model.lm_head.weight else total - emb.numel()
+
+
+def linear_attn_flops_per_token(config) -> float:
+    """reference.md section 8: GLA 6*H*[C*(dk+dv) + 2*dk*dv], C=64; Mamba2 6*[G*C*N + H*(C*P + 2*N*P)], C=256."""
+    total = 0.0
+    for i in range(config.num_hidden_layers):
+        if "gla" in config.model_type:
+            h, dk, dv = config.layer_state_shape(i)
+            total += 6 * h * (64 * (dk + dv) + 2 * dk * dv)
+        else:
+            h, p, n = config.layer_state_shape(i)
+            total += 6 * (config.n_groups * 256 * n + h * (256 * p + 2 * n * p))
+    return total
+
+
+def enable_block_checkpointing(model) -> None:
+    """Checkpoint every block (recompute in backward): what the trainer's `activation_checkpointing: full` does."""
+    for block in model.backbone_module.layers:
+        fwd = block.forward
+        block.forward = lambda *a, _f=fwd, **k: checkpoint(_f, *a, use_reentrant=False, **k)
+
+
+def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: int, fla_style: bool = False):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=True)
+    ids = torch.randint(0, vocab, (batch, seq), device="cuda")
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(warmup + steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    step = sum(times[warmup:]) / steps
+    return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30, "loss": float(out.loss)}
+
+
+def free(*objs):
+    for o in objs:
+        del o
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def part_logits(out: list[str]) -> None:
+    from fla.models import GLAConfig, GLAForCausalLM, Mamba2Config, Mamba2ForCausalLM
+
+    out.append("## Logits: fla vs statex_dist on the same weights\n")
+    out.append("| model | dtype | max abs diff | rel. RMS diff | max |logit| |")
+    out.append("|---|---|---|---|---|")
+    cases = [
+        ("GLA (hidden 2048, 4 layers, 4 heads)", "gla-1.3b", GLAConfig, GLAForCausalLM, dict(num_hidden_layers=4)),
+        ("Mamba2 (hidden 2048, 4 layers, d_state 128)", "mamba2-1.3b", Mamba2Config, Mamba2ForCausalLM,
+         dict(num_hidden_layers=4)),
+    ]
+    for label, name, cfg_cls, model_cls, over in cases:
+        raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
+        raw.update(over)
+        raw.pop("model_type")
+        torch.manual_seed(0)
+        theirs = model_cls(cfg_cls(**raw)).cuda().eval()
+        ours = build_model(shipped(name, **over), device="cuda").eval()
+        missing = ours.load_state_dict(theirs.state_dict(), strict=True)
+        ids = torch.randint(0, raw["vocab_size"] - 1, (2, 2048), device="cuda")
+        for dtype in (torch.float32, torch.bfloat16):
+            with torch.no_grad():
+                a = theirs.to(dtype)(input_ids=ids).logits.float()
+                b = ours.to(dtype)(input_ids=ids).logits.float()
+            diff = (a - b)
+            rel = (diff.pow(2).mean().sqrt() / a.pow(2).mean().sqrt()).item()
+            out.append(f"| {label} | {str(dtype).split('.')[-1]} | {diff.abs().max().item():.3e} | {rel:.3e} | "
+                       f"{a.abs().max().item():.2f} |")
+        free(theirs, ours, missing)
+    out.append("")
+
+
+def part_speed(out: list[str], steps: int, warmup: int) -> None:
+    from fla.models import GLAConfig, GLAForCausalLM
+
+    B, T = 4, 4096
+    out.append(f"## GLA-1.3B training step, B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
+    out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
+    out.append("|---|---|---|---|---|---|---|")
+    base_cfg = shipped("gla-1.3b")
+    statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
+    results = {}
+    variants = [
+        ("stock fla GLAForCausalLM (original)", "fla", None),
+        ("statex_dist, original", "ours", base_cfg),
+        ("statex_dist, StateX (0,6,12,18 merged)", "ours", statex_cfg),
+        ("statex_dist, Mamba2-1.3B (original)", "ours", shipped("mamba2-1.3b")),
+        ("statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours",
+         expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
+    ]
+    for label, kind, cfg in variants:
+        torch.manual_seed(0)
+        if kind == "fla":
+            raw = json.loads((REPO / "configs" / "models" / "gla-1.3b.json").read_text())
+            raw.pop("model_type")
+            with torch.device("cuda"):
+                model = GLAForCausalLM(GLAConfig(**raw))
+            flop_cfg = base_cfg
+        else:
+            model = build_model(cfg, device="cuda")
+            flop_cfg = cfg
+        model.train()
+        try:
+            r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
+        except torch.OutOfMemoryError as e:
+            out.append(f"| {label} | OOM | | | | | |")
+            free(model)
+            continue
+        n = six_n(model)
+        mfu6 = 6 * n * r["tokens_per_s"] / 790e12
+        mfu_lin = (6 * n + linear_attn_flops_per_token(flop_cfg)) * r["tokens_per_s"] / 790e12
+        results[label] = r
+        out.append(f"| {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | {r['first_step_s']:.1f} | "
+                   f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
+        free(model)
+    labels = list(results)
+    if len(labels) >= 3:
+        fla, ours, sx = (results[l]["tokens_per_s"] for l in labels[:3])
+        out.append(f"\nStateX / original (ours): {sx / ours:.3f}; ours original / stock fla: {ours / fla:.3f}")
+    out.append("MFU against 790 TFLOP/s (measured bf16 matmul peak); 6N excludes the input embedding.\n")
+
+
+def part_long(out: list[str], steps: int) -> None:
+    T = 65536
+    out.append(f"## 64K context: one {T}-token sequence per step, activation checkpointing per block\n")
+    out.append("| model | tokens/s | step (s) | peak GiB | free of 139 GiB |")
+    out.append("|---|---|---|---|---|")
+    cases = [
+        ("GLA-1.3B StateX (0,6,12,18 merged)", expanded_config(shipped("gla-1.3b"), ExpansionPlan(layers="every:6"))),
+        ("Mamba2-1.3B StateX (0,12,24,36 d_state 512)",
+         expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
+    ]
+    for label, cfg in cases:
+        torch.manual_seed(0)
+        model = build_model(cfg, device="cuda").train()
+        enable_block_checkpointing(model)
+        try:
+            r = time_training(model, 1, T, steps, 1, cfg.vocab_size)
+            out.append(f"| {label} | {r['tokens_per_s']:,.0f} | {r['step_s']:.2f} | {r['peak_gib']:.1f} | "
+                       f"{139 - r['peak_gib']:.1f} |")
+        except torch.OutOfMemoryError:
+            out.append(f"| {label} | OOM | | | |")
+        free(model)
+    out.append("")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--parts", default="logits,speed,long")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", default="gpu_e2e.md")
+    args = parser.parse_args()
+    out = [f"# statex_dist GPU end-to-end ({torch.cuda.get_device_name()}, torch {torch.__version__})\n"]
+    for part in args.parts.split(","):
+        t0 = time.time()
+        {"logits": lambda: part_logits(out), "speed": lambda: part_speed(out, args.steps, args.warmup),
+         "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
+        out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
+        Path(args.out).write_text("\n".join(out))
+        print("\n".join(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

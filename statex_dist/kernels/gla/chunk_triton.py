@@ -1,0 +1,230 @@
+"""Launchers for the Triton GLA kernels: chunk tables, tile choice, forward and backward passes.
+
+Why this shape (reference.md section 9): fla stores an fp32 K x V state for every 64-token chunk (8 MiB per
+chunk for a 1024 x 2048 head) and re-reads it in backward. Here states are stored once per ``chunk_size``
+tokens (256 for large states), in bf16 for 16-bit inputs, while the running state stays fp32 on chip; the
+backward recomputes them. The intra-chunk part is computed in 64-token row blocks, so a longer chunk costs
+only a little more pair work. No autotuning: tiles come from the shapes, so the first call only compiles.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+from statex_dist.kernels.gla.triton_bwd import (
+    gla_dqk_inter_kernel,
+    gla_dqk_intra_kernel,
+    gla_dscore_kernel,
+    gla_dstate_kernel,
+    gla_dv_kernel,
+    gla_revcumsum_kernel,
+)
+from statex_dist.kernels.gla.triton_fwd import (
+    gla_cumsum_kernel,
+    gla_intra_kernel,
+    gla_output_kernel,
+    gla_state_kernel,
+)
+
+_TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def default_chunk_size(K: int, V: int) -> int:
+    """States are stored every chunk; large states are stored less often (transient memory and bandwidth)."""
+    return 64 if K * V <= 256 * 512 else 256
+
+
+@dataclass
+class Tiles:
+    CH: int  # tokens per stored state
+    BT: int  # rows per block
+    BK: int  # key tile of the state walks
+    BV: int  # value tile of the state walks
+    BKc: int  # key tile over a whole chunk (dq/dk state terms)
+    BVc: int  # value tile over a whole chunk (output, dv)
+    warps_walk: int
+    warps_chunk: int
+
+    @classmethod
+    def pick(cls, K: int, V: int, CH: int, BT: int | None = None) -> "Tiles":
+        p2 = lambda n, cap: max(16, min(cap, triton.next_power_of_2(n)))  # noqa: E731
+        BT = BT or min(64, CH)
+        if CH % BT:
+            raise ValueError(f"chunk_size {CH} must be a multiple of the block size {BT}")
+        chunk_tile = 64 if CH <= 64 else (32 if CH <= 128 else 32)
+        return cls(CH=CH, BT=BT, BK=p2(K, 64), BV=p2(V, 64), BKc=p2(K, chunk_tile),
+                   BVc=p2(V, 64 if CH <= 128 else 64), warps_walk=4, warps_chunk=4 if CH <= 64 else 8)
+
+
+@dataclass
+class Chunks:
+    """Sequences and chunks of a (possibly packed) batch. cu: [N+1] int64 row offsets; offsets: [N+1] chunk
+    offsets per sequence; table: [NC, 2] (sequence, first row) per chunk."""
+
+    cu: torch.Tensor
+    offsets: torch.Tensor
+    table: torch.Tensor
+    num_seqs: int
+    num_chunks: int
+
+    @classmethod
+    def build(cls, B: int, T: int, cu_seqlens: torch.Tensor | None, CH: int, device) -> "Chunks":
+        if cu_seqlens is None:
+            n_per = triton.cdiv(T, CH)
+            cu = torch.arange(B + 1, device=device, dtype=torch.int64) * T
+            offsets = torch.arange(B + 1, device=device, dtype=torch.int64) * n_per
+            idx = torch.arange(B * n_per, device=device, dtype=torch.int64)
+            seq = idx // n_per
+            table = torch.stack([seq, seq * T + (idx % n_per) * CH], 1).contiguous()
+            return cls(cu, offsets, table, B, B * n_per)
+        cu_host = cu_seqlens.detach().to("cpu", torch.int64)
+        lengths = cu_host[1:] - cu_host[:-1]
+        counts = (lengths + CH - 1) // CH
+        offsets = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        seq = torch.repeat_interleave(torch.arange(len(counts)), counts)
+        within = torch.arange(int(offsets[-1])) - offsets[:-1][seq]
+        table = torch.stack([seq, cu_host[:-1][seq] + within * CH], 1).contiguous()
+        return cls(cu_host.to(device), offsets.to(device), table.to(device), len(counts), int(offsets[-1]))
+
+
+def _dtypes(x: torch.Tensor):
+    """(dot operand dtype, dot precision, stored-state dtype) for inputs of x's dtype."""
+    if interpreting():
+        return tl.float32, "ieee", torch.float32
+    if x.dtype == torch.float32:
+        return tl.float32, "ieee", torch.float32
+    return _TL_DTYPES[x.dtype], "tf32", (torch.bfloat16 if x.dtype == torch.bfloat16 else torch.float32)
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    B, T, H, D = x.shape
+    return x.reshape(B * T, H, D).contiguous()
+
+
+def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final):
+    """Shared by forward and backward: gc, A and the chunk-start states h (and the final state)."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    CH = chunk_size or default_chunk_size(K, V)
+    t = Tiles.pick(K, V, CH, block_size)
+    ch = Chunks.build(B, T, cu_seqlens, CH, q.device)
+    ELT, PREC, hdt = _dtypes(q)
+    R = B * T
+    qf, kf, vf, gf = (_flat(x) for x in (q, k, v, gk))
+    NB = CH // t.BT
+
+    gc = torch.empty(R, H, K, device=q.device, dtype=torch.float32)
+    gla_cumsum_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](gf, gc, ch.table, ch.cu, H=H, K=K, CH=CH, BK=32)
+    A = torch.empty(R, H, CH, device=q.device, dtype=torch.float32)
+    gla_intra_kernel[(ch.num_chunks * NB, NB, H)](
+        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BT, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
+        num_warps=4)
+    h = torch.empty(ch.num_chunks, H, K, V, device=q.device, dtype=hdt)
+    ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
+    gla_state_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
+        kf, vf, gc, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
+        H=H, K=K, V=V, CH=CH, BT=t.BT, BK=t.BK, BV=t.BV, USE_H0=h0 is not None, STORE_FINAL=store_final,
+        ELT=ELT, PREC=PREC, num_warps=t.warps_walk)
+    return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, A=A, h=h,
+                ht=ht if store_final else None)
+
+
+def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
+                         chunk_size=None, block_size=None):
+    """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    scale = K**-0.5 if scale is None else scale
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, output_final_state)
+    t, ch = s["t"], s["ch"]
+    o = torch.empty(B * T, H, V, device=q.device, dtype=q.dtype)
+    gla_output_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
+        s["qf"], s["vf"], s["gc"], s["h"], s["A"], o, ch.table, ch.cu, scale,
+        H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BKc, BV=t.BVc, ELT=s["ELT"], PREC=s["PREC"], num_warps=t.warps_chunk)
+    return o.view(B, T, H, V), s["ht"]
+
+
+def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, cu_seqlens=None,
+                         chunk_size=None, block_size=None):
+    """Triton backward: recomputes the states, then returns ``(dq, dk, dv, dg, dh0 or None)``."""
+    B, T, H, K = q.shape
+    V = v.shape[-1]
+    scale = K**-0.5 if scale is None else scale
+    h0 = None if initial_state is None else initial_state.float().contiguous()
+    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None)
+    t, ch, ELT, PREC = s["t"], s["ch"], s["ELT"], s["PREC"]
+    R, NB, dev = B * T, t.CH // t.BT, q.device
+    dof = _flat(do)
+
+    dh = torch.empty_like(s["h"])
+    dh0 = torch.empty(ch.num_seqs, H, K, V, device=dev, dtype=torch.float32) if h0 is not None else None
+    dht_c = dht.float().contiguous() if dht is not None else None
+    gla_dstate_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
+        s["qf"], dof, s["gc"], dh, dht_c if dht_c is not None else dh, dh0 if dh0 is not None else dh,
+        ch.cu, ch.offsets, scale, H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BK, BV=t.BV,
+        USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT, PREC=PREC, num_warps=t.warps_walk)
+
+    dA = torch.empty(R, H, t.CH, device=dev, dtype=torch.float32)
+    gla_dscore_kernel[(ch.num_chunks * NB, NB, H)](
+        dof, s["vf"], dA, ch.table, ch.cu, scale, H=H, V=V, CH=t.CH, BT=t.BT, BV=min(t.BV, 64),
+        ELT=ELT, PREC=PREC, num_warps=4)
+
+    dv = torch.empty(R, H, V, device=dev, dtype=v.dtype)
+    gla_dv_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
+        s["kf"], dof, s["gc"], dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT,
+        BK=t.BKc, BV=t.BVc, ELT=ELT, PREC=PREC, num_warps=t.warps_chunk)
+
+    dq32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
+    dk32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
+    gla_dqk_inter_kernel[(triton.cdiv(K, t.BKc), ch.num_chunks, H)](
+        s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH,
+        BK=t.BKc, BV=min(t.BVc, 64), ELT=ELT, PREC=PREC, num_warps=t.warps_chunk)
+
+    dq = torch.empty(R, H, K, device=dev, dtype=q.dtype)
+    dk = torch.empty(R, H, K, device=dev, dtype=k.dtype)
+    dG = dq32  # each program reads its rows of dq32 before writing dG there
+    gla_dqk_intra_kernel[(triton.cdiv(K, t.BK), ch.num_chunks * NB, H)](
+        s["qf"], s["kf"], s["gc"], dA, dq32, dk32, dq, dk, dG, ch.table, ch.cu, H=H, K=K, CH=t.CH, BT=t.BT,
+        BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4)
+
+    dg = torch.empty(R, H, K, device=dev, dtype=gk.dtype)
+    carry = (dht_c * s["ht"]).sum(-1).contiguous() if dht is not None else None
+    gla_revcumsum_kernel[(triton.cdiv(K, 32), ch.num_seqs * H)](
+        dG, carry if carry is not None else dG, dg, ch.cu, H=H, K=K, BT=64, BK=32, USE_CARRY=carry is not None)
+    shape = (B, T, H)
+    return (dq.view(*shape, K), dk.view(*shape, K), dv.view(*shape, V), dg.view(*shape, K), dh0)
+
+
+class _ChunkGLATriton(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
+        o, ht = chunk_gla_fwd_triton(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
+        ctx.save_for_backward(q, k, v, gk, initial_state, cu_seqlens)
+        ctx.scale, ctx.chunk_size = scale, chunk_size
+        return o, ht
+
+    @staticmethod
+    def backward(ctx, do, dht):
+        q, k, v, gk, h0, cu = ctx.saved_tensors
+        dq, dk, dv, dg, dh0 = chunk_gla_bwd_triton(do, dht, q, k, v, gk, ctx.scale, h0, cu, ctx.chunk_size)
+        return dq, dk, dv, dg, None, dh0, None, None, None
+
+
+def chunk_gla_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
+                     chunk_size=None):
+    """Differentiable Triton GLA (plain autograd.Function; ``ops.gla_attention`` wraps it as a custom op).
+
+    Args as ``chunk_gla_torch``; ``chunk_size`` is the spacing of stored states. Default: 64 for states of
+    up to 256 x 512 per head, 256 above.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    return _ChunkGLATriton.apply(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
