@@ -66,8 +66,8 @@ def _write_part(job: tuple) -> dict:
         tokens += len(toks)
     name = _part_name(index, fmt)
     final, tmp = os.path.join(out, name), os.path.join(out, name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True) if fmt == "mds" else None
     if fmt == "mds":
+        shutil.rmtree(tmp, ignore_errors=True)
         from statex_dist.data.mds import write_part
 
         write_part(tmp, rows, dtype)
@@ -146,12 +146,14 @@ def prepare_corpus(inputs: str | list[str], tokenizer: str, out: str, fmt: str =
         with get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(tokenizer,)) as pool:
             for r in pool.imap_unordered(_write_part, jobs):
                 results.append(r)
-                bar.update(1) if bar else None
+                if bar:
+                    bar.update(1)
     else:
         _init_worker(tokenizer)
         for job in jobs:
             results.append(_write_part(job))
-            bar.update(1) if bar else None
+            if bar:
+                bar.update(1)
     if bar:
         bar.close()
     results.sort(key=lambda r: r["name"])

@@ -156,15 +156,20 @@ def metrics_from_results(results: dict) -> dict[str, dict[str, float]]:
 
 
 def run_lm_eval(model, tokenizer, tasks: list[str], batch_size: int = 8, limit: int | float | None = None,
-                num_fewshot: int | None = None, include_path: str | None = None) -> dict:
-    """Run lm_eval tasks on an in-memory model; returns ``{"tasks": [...], "metrics": {...}}``."""
+                num_fewshot: int | None = None, include_path: str | None = None,
+                include_defaults: bool = True) -> dict:
+    """Run lm_eval tasks on an in-memory model; returns ``{"tasks": [...], "metrics": {...}}``.
+
+    ``include_path`` adds a folder of task YAMLs (e.g. local copies of SWDE/FDA); ``include_defaults=False``
+    skips indexing lm_eval's built-in tasks (much faster when only local tasks run)."""
     try:
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError as e:
         raise ImportError("lm_eval tasks need the harness: pip install lm-eval") from e
     lm = StateXLM(model=model, tokenizer=tokenizer, batch_size=batch_size)
-    manager = TaskManager(include_path=include_path) if include_path else None
+    manager = (TaskManager(include_path=include_path, include_defaults=include_defaults)
+               if include_path or not include_defaults else None)
     res = lm_eval.simple_evaluate(model=lm, tasks=tasks, num_fewshot=num_fewshot, limit=limit,
                                   task_manager=manager, log_samples=False, bootstrap_iters=0)
     return {"tasks": tasks, "metrics": metrics_from_results(res)}

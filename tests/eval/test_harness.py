@@ -25,6 +25,7 @@ def _req(kind, args, i=0):
     return Instance(request_type=kind, doc={}, arguments=args, idx=i)
 
 
+@torch.no_grad()
 def _direct_logprob(model, ids: list[int], n: int) -> float:
     logits = model(input_ids=torch.tensor([ids])).logits[0].float()
     logp = F.log_softmax(logits[:-1], -1)
@@ -67,7 +68,7 @@ def test_simple_evaluate_on_a_local_task(model, tokenizer, tmp_path):
         "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{q}}'\n"
         "doc_to_choice: '{{choices}}'\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n"
     )
-    out = run_lm_eval(model, tokenizer, ["statex_toy"], include_path=str(tmp_path))
+    out = run_lm_eval(model, tokenizer, ["statex_toy"], include_path=str(tmp_path), include_defaults=False)
     acc = out["metrics"]["statex_toy"]["acc"]
     assert 0.0 <= acc <= 1.0
 

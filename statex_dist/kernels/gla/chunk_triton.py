@@ -23,12 +23,15 @@ from statex_dist.kernels.gla.triton_bwd import (
     gla_dv_kernel,
     gla_revcumsum_kernel,
 )
+from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
     gla_cumsum_kernel,
     gla_intra_kernel,
     gla_output_kernel,
     gla_state_kernel,
 )
+
+patch_interpreter()
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
 
