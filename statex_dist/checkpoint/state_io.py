@@ -29,6 +29,19 @@ def _torch_state(engine):
     return {"model": msd, "optim": osd}
 
 
+_ASYNC_GROUP = None
+
+
+def _async_group():
+    """A separate gloo group for background saves: their collectives must not interleave with training's."""
+    global _ASYNC_GROUP
+    import torch.distributed as dist
+
+    if _ASYNC_GROUP is None and dist.is_initialized():
+        _ASYNC_GROUP = dist.new_group(backend="gloo")
+    return _ASYNC_GROUP
+
+
 def save_engine(engine, ckpt_dir: Path, async_save: bool = False):
     """Write model + optimizer; returns a future when saving asynchronously (None otherwise)."""
     if engine.backend == "deepspeed":
@@ -36,7 +49,7 @@ def save_engine(engine, ckpt_dir: Path, async_save: bool = False):
         return None
     state = _torch_state(engine)
     if async_save:
-        return dcp.async_save(state, checkpoint_id=str(ckpt_dir / "dcp"))
+        return dcp.async_save(state, checkpoint_id=str(ckpt_dir / "dcp"), process_group=_async_group())
     dcp.save(state, checkpoint_id=str(ckpt_dir / "dcp"))
     return None
 

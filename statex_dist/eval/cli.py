@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             tasks=merged, lengths=parse_lengths(args.lengths), depths=[float(x) for x in args.depths.split(",")],
             samples=args.samples, mqar_pairs=[int(x) for x in args.mqar_pairs.split(",")],
             mqar_queries=args.mqar_queries, mqar_keys=args.mqar_keys, mqar_values=args.mqar_values,
-            ppl_data=args.ppl_data, ppl_windows=args.ppl_windows, batch_size=args.batch_size,
+            ppl_data=args.ppl_data, ppl_windows=args.ppl_windows, lm_eval_include=args.lm_eval_include,
+            lm_eval_limit=args.lm_eval_limit, lm_eval_fewshot=args.lm_eval_fewshot, batch_size=args.batch_size,
             max_batch_tokens=args.max_batch_tokens, seed=args.seed, dtype=args.dtype, device=args.device,
             progress=not args.no_progress,
         )
@@ -44,9 +46,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from statex_dist.demo import DemoConfig, run_demo
+    from statex_dist.demo import DemoConfig, combine_runs, run_demo
 
+    if args.combine:
+        combine_runs(args.combine, args.out)
+        return 0
     cfg = DemoConfig.preset("quick" if args.quick else "default")
+    if args.config:
+        cfg = cfg.updated(json.loads(Path(args.config).read_text()))
     cfg.out = args.out
     cfg.seeds = [int(s) for s in args.seeds.split(",")]
     if args.family:
@@ -74,6 +81,9 @@ def register(sub) -> None:
     p.add_argument("--mqar-values", type=int, default=128, help="MQAR value pool size; chance = 1/N (default 128)")
     p.add_argument("--ppl-data", help="held-out data for ppl: prepared directory or .jsonl/.txt files")
     p.add_argument("--ppl-windows", type=int, default=8, help="windows of max(lengths) tokens for ppl")
+    p.add_argument("--lm-eval-include", help="folder of extra lm_eval task YAMLs (local datasets)")
+    p.add_argument("--lm-eval-limit", type=float, help="lm_eval: documents per task (int) or fraction")
+    p.add_argument("--lm-eval-fewshot", type=int, help="lm_eval: number of few-shot examples")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-batch-tokens", type=int, default=65536, help="padded tokens per forward pass")
     p.add_argument("--seed", type=int, default=0)
@@ -89,10 +99,13 @@ def register(sub) -> None:
                                    "StateX arms with the same data/steps/seed, evaluate both, write a report.")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--quick", action="store_true", help="a one-minute smoke run (tests use it); numbers mean little")
+    p.add_argument("--config", help="JSON of DemoConfig fields over the preset (see configs/demo/)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds; each repeats pre-training and both arms")
     p.add_argument("--family", help="gla (default) and/or mamba2, comma-separated")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count (longer = clearer)")
     p.add_argument("--overwrite", action="store_true", help="start over if --out exists")
+    p.add_argument("--combine", nargs="+", metavar="RUN_DIR",
+                   help="pool finished demo runs (e.g. one seed per process) into one report in --out")
     p.set_defaults(func=cmd_demo)
 
 

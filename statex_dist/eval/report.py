@@ -159,8 +159,11 @@ def plot_mqar(groups: dict[str, list[dict]], path: Path) -> Path | None:
         stats = [_stat([_mqar_at(r, p) for r in rs]) for p in pairs]
         means = [s[0] for s in stats]
         err = [[m - s[2] for m, s in zip(means, stats)], [s[3] - m for m, s in zip(means, stats)]]
+        state = rs[0].get("model", {}).get("state_elements")
+        extra = [f"state {state:,}"] if state else []
+        extra += [f"{len(rs)} seeds"] if len(rs) > 1 else []
         ax.errorbar(pairs, means, yerr=err if len(rs) > 1 else None, marker="o", capsize=3,
-                    label=f"{label}" + (f" ({len(rs)} seeds)" if len(rs) > 1 else ""))
+                    label=label + (f" ({', '.join(extra)})" if extra else ""))
     ax.axhline(first["mqar"]["chance"], color="grey", ls="--", lw=1, label="chance")
     ax.set_xscale("log", base=2)
     ax.set_xticks(pairs, [str(p) for p in pairs])

@@ -71,6 +71,11 @@ class EvalConfig:
     """Held-out data for ppl: a directory from ``statex data prepare``, or .jsonl / .txt files."""
     ppl_windows: int = 8
     """Windows of max(lengths) tokens for ppl."""
+    lm_eval_include: str | None = None
+    """A folder of extra lm_eval task YAMLs (e.g. local SWDE/FDA copies)."""
+    lm_eval_limit: float | None = None
+    """lm_eval: documents per task (an int) or a fraction; None = all."""
+    lm_eval_fewshot: int | None = None
     batch_size: int = 8
     max_batch_tokens: int = 65536
     seed: int = 0
@@ -219,7 +224,10 @@ def run_eval(model, tokenizer, cfg: EvalConfig, label: str | None = None) -> dic
         else:
             from statex_dist.eval.harness import run_lm_eval
 
-            out = run_lm_eval(model, tokenizer, task.split(":", 1)[1].split(","), batch_size=cfg.batch_size)
+            limit = cfg.lm_eval_limit
+            out = run_lm_eval(model, tokenizer, task.split(":", 1)[1].split(","), batch_size=cfg.batch_size,
+                              limit=int(limit) if limit is not None and limit >= 1 else limit,
+                              num_fewshot=cfg.lm_eval_fewshot, include_path=cfg.lm_eval_include)
             task = "lm_eval"
         out["seconds"] = round(time.time() - t0, 2)
         result["tasks"][task] = out

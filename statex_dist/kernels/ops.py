@@ -10,6 +10,7 @@ backward recomputes the forward. Single decode steps (T == 1) run one recurrence
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Callable
 
@@ -28,24 +29,43 @@ _SSD_FWD: dict[str, Callable] = {}
 _SSD_BWD: dict[str, Callable] = {}
 _EMPTY = (0,)
 _logged: set[tuple[str, str]] = set()
+_FLA_FOUND = importlib.util.find_spec("fla") is not None
+
+
+def _fla_available() -> bool:
+    return _FLA_FOUND
 
 
 def _has_impl(op: str, name: str) -> bool:
     return name in {"gla": _GLA_FWD, "ssd": _SSD_FWD}[op]
 
 
-def resolve_backend(op: str, backend: str, device: torch.device) -> str:
+# GLA heads up to this key width run on fla's chunk_gla under "auto": measured faster than ours on an H200
+# (6.95 vs 11.4 ms fwd+bwd at B=4, T=8192, H=4, K=256; docs/benchmarks.md). Wider (StateX-merged) heads run
+# on ours: fla's chunk_gla needs minutes of autotuning and ~4x the transient memory there.
+FLA_GLA_MAX_HEAD_K = 256
+
+
+def resolve_backend(op: str, backend: str, device: torch.device, head_k_dim: int | None = None) -> str:
     """Map a requested backend to the one that runs; logs the choice once per (op, backend)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown kernel backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
-        backend = "triton" if device.type == "cuda" and _has_impl(op, "triton") else "torch"
+        if device.type != "cuda":
+            backend = "torch"
+        elif op == "gla" and _fla_available() and (head_k_dim or 0) <= FLA_GLA_MAX_HEAD_K:
+            backend = "fla"
+        elif _has_impl(op, "triton"):
+            backend = "triton"
+        else:  # SSD has no kernel of ours yet: fla's chunk_simple_gla when fla is there
+            backend = "fla" if _fla_available() else "torch"
     if backend in ("triton", "fla") and device.type != "cuda":
         raise RuntimeError(
             f"{op}: backend {backend!r} needs CUDA tensors, got device {device}; use backend='torch' on CPU"
         )
     if backend == "triton" and not _has_impl(op, "triton"):
-        raise RuntimeError(f"{op}: our Triton kernels are not importable here (is triton installed?)")
+        why = "there is no Triton kernel of ours for SSD yet" if op == "ssd" else "triton is not importable here"
+        raise RuntimeError(f"{op}: backend 'triton' unavailable: {why}; use 'fla' or 'torch'")
     if not torch.compiler.is_compiling() and (op, backend) not in _logged:
         _logged.add((op, backend))
         logger.info("%s: using the %s backend", op, backend)
@@ -274,7 +294,7 @@ def gla_attention(
     if cu_seqlens is not None and B != 1:
         raise ValueError(f"gla_attention: cu_seqlens needs B == 1 (flatten the batch), got B={B}")
     scale = K**-0.5 if scale is None else float(scale)
-    impl = resolve_backend("gla", backend, q.device)
+    impl = resolve_backend("gla", backend, q.device, head_k_dim=K)
     if T == 1 and cu_seqlens is None:
         o, S = _gla_step(q, k, v, gk, scale, initial_state)
         return o, (S if output_final_state else None)

@@ -53,15 +53,18 @@ def init_distributed(backend: str, device_kind: str = "auto", timeout_s: int = 1
             raise RuntimeError(f"parallel.backend single with WORLD_SIZE={world}: use fsdp, ddp or deepspeed")
         return DistInfo(0, 1, 0, device)
     if not dist.is_initialized():
-        if "MASTER_ADDR" not in os.environ:
-            os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-            os.environ["MASTER_PORT"] = str(_free_port())
-            os.environ.setdefault("RANK", "0")
-            os.environ.setdefault("WORLD_SIZE", "1")
-            os.environ.setdefault("LOCAL_RANK", "0")
         pg_backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(pg_backend, timeout=datetime.timedelta(seconds=timeout_s),
-                                device_id=device if device.type == "cuda" else None)
+        kwargs = {"timeout": datetime.timedelta(seconds=timeout_s)}
+        if device.type == "cuda":
+            kwargs["device_id"] = device
+        if "MASTER_ADDR" in os.environ:
+            dist.init_process_group(pg_backend, **kwargs)
+        else:  # an in-process, one-rank run
+            dist.init_process_group(pg_backend, init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0,
+                                    world_size=1, **kwargs)
+            for key in ("RANK", "LOCAL_RANK"):  # DeepSpeed reads these
+                os.environ.setdefault(key, "0")
+            os.environ.setdefault("WORLD_SIZE", "1")
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 

@@ -123,6 +123,9 @@ def build_engine(cfg, info: DistInfo, model, base_config, config, plan, source, 
     if precision == "pure_bf16":
         model.to(torch.bfloat16)
     stats = None
+    if cfg.parallel.cpu_offload and info.device.type != "cuda":
+        raise ValueError("parallel.cpu_offload needs a GPU: FSDP offloads to CPU memory from an accelerator "
+                         "(on a CPU-only run everything is in CPU memory already); set it to false")
     if backend == "fsdp":
         mesh = build_mesh(info.world, info.device.type, cfg.parallel.hsdp_shard_size)
         apply_fsdp(model, mesh, precision, cfg.parallel.cpu_offload)
@@ -131,7 +134,7 @@ def build_engine(cfg, info: DistInfo, model, base_config, config, plan, source, 
             stats = load_initial_weights(model, base_config, config, plan, source)
         module = model
     elif backend in ("ddp", "single", "deepspeed"):
-        _to_device_and_tie(model, info.device if backend != "deepspeed" else info.device)
+        _to_device_and_tie(model, info.device)
         if not resuming:
             stats = load_initial_weights(model, base_config, config, plan, source)
         module = model
@@ -147,7 +150,8 @@ def build_engine(cfg, info: DistInfo, model, base_config, config, plan, source, 
     groups, specs = param_groups(model, config, cfg.optim)
     if backend == "deepspeed":
         return _build_deepspeed(cfg, info, model, groups, specs, accum, ds_universal)
-    optimizer = build_adamw(groups, cfg.optim, info.device.type)
+    # Offloaded parameters live in CPU memory: the fused CUDA AdamW cannot step them.
+    optimizer = build_adamw(groups, cfg.optim, "cpu" if cfg.parallel.cpu_offload else info.device.type)
     return TorchEngine(backend, model, module, optimizer, specs, info, precision)
 
 

@@ -27,7 +27,9 @@ def apply_activation_checkpointing(model: torch.nn.Module, mode: str, every_k: i
             continue
         inner = block.forward
 
-        def forward(*args, _inner=inner, **kwargs):
+        def forward(*args, _inner=inner, _block=block, **kwargs):
+            if torch.is_grad_enabled():
+                _block._statex_ac_input = args[0] if args else None  # only a reference, for memory reports
             return checkpoint(_inner, *args, use_reentrant=False, **kwargs)
 
         block.forward = forward

@@ -20,7 +20,13 @@ class TrainingStopped(RuntimeError):
 
 def train(cfg: TrainConfig) -> int:
     """Build, train, close on every exit path; returns the process exit code."""
-    trainer = Trainer(cfg)
+    try:
+        trainer = Trainer(cfg)
+    except BaseException:
+        from statex_dist.parallel.dist import destroy_distributed
+
+        destroy_distributed()
+        raise
     try:
         return trainer.train()
     finally:

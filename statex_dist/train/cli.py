@@ -7,10 +7,19 @@ import sys
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from statex_dist.config.io import ConfigError
-    from statex_dist.train.api import main
+    from statex_dist.config.io import ConfigError, to_dict
 
     try:
+        if args.check or args.print_run_dir:
+            import yaml
+
+            from statex_dist.train.config import load_train_config
+
+            cfg = load_train_config(args.config, args.overrides)
+            print(cfg.run_dir if args.print_run_dir else yaml.safe_dump(to_dict(cfg), sort_keys=False), end="\n")
+            return 0
+        from statex_dist.train.api import main
+
         return main(args.config, args.overrides)
     except ConfigError as e:
         print(f"statex train: config error: {e}", file=sys.stderr)
@@ -33,6 +42,8 @@ def register(subparsers) -> None:
     )
     p.add_argument("--config", help="training YAML (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. optim.lr=1e-4 steps=100")
+    p.add_argument("--check", action="store_true", help="validate the config, print it resolved, start nothing")
+    p.add_argument("--print-run-dir", action="store_true", help="print the run directory (for launch scripts)")
     p.set_defaults(func=cmd_train)
 
     p = subparsers.add_parser("export", help="checkpoint (or run directory) -> Hugging Face directory")

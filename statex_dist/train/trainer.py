@@ -207,6 +207,7 @@ class Trainer:
                     self._log(metrics)
                 if cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0:
                     self.save()
+                _fault_injection(self.step)
         except DataExhausted as e:
             log.warning("%s; saving and stopping at step %d", e, self.step)
         if cfg.checkpoint.save_at_end and self._last_saved != self.step:
@@ -297,6 +298,16 @@ class Trainer:
     def close(self) -> None:
         self.sink.close()
         destroy_distributed()
+
+
+def _fault_injection(step: int) -> None:
+    """Tests only: ``STATEX_FAULT_HANG_AFTER_STEP=N`` parks every rank after step N (and its checkpoint) so a
+    test can SIGKILL the job at a known point, as a node failure would."""
+    hang = os.environ.get("STATEX_FAULT_HANG_AFTER_STEP")
+    if hang is not None and step == int(hang):
+        log.warning("fault injection: hanging after step %d", step)
+        while True:
+            time.sleep(3600)
 
 
 def _setup_logging(is_main: bool) -> None:

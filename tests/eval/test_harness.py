@@ -80,3 +80,29 @@ def test_register_and_metrics():
     assert get_model("statex") is StateXLM
     res = {"results": {"t": {"acc,none": 0.5, "acc_stderr,none": 0.1, "alias": "t"}}}
     assert metrics_from_results(res) == {"t": {"acc": 0.5}}
+
+
+@pytest.mark.slow  # indexes all of lm_eval's built-in task YAMLs (about a minute and a half)
+def test_statex_eval_forwards_to_lm_eval(model, tokenizer, tokenizer_dir, tmp_path):
+    """`statex eval --tasks mqar,lm_eval:TASK` runs both and reports the harness metrics."""
+    from statex_dist.cli import main
+    from statex_dist.models.loading import copy_tokenizer_files
+
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt)
+    copy_tokenizer_files(tokenizer_dir, ckpt)
+    data = tmp_path / "toy.jsonl"
+    data.write_text("\n".join(json.dumps({"q": f" The mayor found a box of nails{i}", "choices": [" a", " b"],
+                                          "label": i % 2}) for i in range(4)))
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "toy.yaml").write_text(
+        f"task: statex_toy2\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{q}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: label\nmetric_list:\n  - metric: acc\n")
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", str(ckpt), "--tasks", "mqar,lm_eval:statex_toy2", "--mqar-pairs", "2",
+                 "--samples", "2", "--mqar-keys", "64", "--mqar-values", "16", "--lm-eval-include",
+                 str(tmp_path / "tasks"), "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+    res = json.loads(out.read_text())
+    assert "acc" in res["tasks"]["lm_eval"]["metrics"]["statex_toy2"]
+    assert "mqar" in res["tasks"]

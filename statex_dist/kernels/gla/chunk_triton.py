@@ -48,23 +48,35 @@ def default_chunk_size(K: int, V: int) -> int:
 @dataclass
 class Tiles:
     CH: int  # tokens per stored state
-    BT: int  # rows per block
+    BT: int  # rows per block of the walks and whole-chunk kernels
+    BTI: int  # rows per block of the pair kernels (their diagonal blocks loop over columns: keep small)
     BK: int  # key tile of the state walks
     BV: int  # value tile of the state walks
     BKc: int  # key tile over a whole chunk (dq/dk state terms)
     BVc: int  # value tile over a whole chunk (output, dv)
     warps_walk: int
     warps_chunk: int
+    stages_chunk: int = 3
 
     @classmethod
-    def pick(cls, K: int, V: int, CH: int, BT: int | None = None) -> "Tiles":
+    def pick(cls, K: int, V: int, CH: int, BT: int | None = None, fp32: bool = False) -> "Tiles":
         p2 = lambda n, cap: max(16, min(cap, triton.next_power_of_2(n)))  # noqa: E731
         BT = BT or min(64, CH)
-        if CH % BT:
+        BTI = min(16, BT)
+        if CH % BT or BT % BTI:
             raise ValueError(f"chunk_size {CH} must be a multiple of the block size {BT}")
         chunk_tile = 64 if CH <= 64 else (32 if CH <= 128 else 32)
-        return cls(CH=CH, BT=BT, BK=p2(K, 64), BV=p2(V, 64), BKc=p2(K, chunk_tile),
-                   BVc=p2(V, 64 if CH <= 128 else 64), warps_walk=4, warps_chunk=4 if CH <= 64 else 8)
+        # fp32 tiles over a whole chunk need fewer pipeline stages to fit in 227 KiB of shared memory
+        stages = 1 if fp32 and CH > 64 else (2 if fp32 else 3)
+        # large states: 128 x 128 slabs with 8 warps measured 2.95 vs 4.36 ms per state walk (merged, H200)
+        big = K >= 512 and V >= 512
+        walk = dict(BK=p2(K, 128 if big else 64), BV=p2(V, 128 if big else 64), warps_walk=8 if big else 4)
+        # NOTE: tuning hook for benchmarks, e.g. STATEX_GLA_WALK="128,128,8" (BK, BV, warps of the state walks)
+        if os.environ.get("STATEX_GLA_WALK"):
+            bk, bv, w = (int(x) for x in os.environ["STATEX_GLA_WALK"].split(","))
+            walk = dict(BK=p2(K, bk), BV=p2(V, bv), warps_walk=w)
+        return cls(CH=CH, BT=BT, BTI=BTI, BKc=p2(K, chunk_tile), BVc=p2(V, 64),
+                   warps_chunk=4 if CH <= 64 else 8, stages_chunk=stages, **walk)
 
 
 @dataclass
@@ -117,25 +129,25 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     B, T, H, K = q.shape
     V = v.shape[-1]
     CH = chunk_size or default_chunk_size(K, V)
-    t = Tiles.pick(K, V, CH, block_size)
+    t = Tiles.pick(K, V, CH, block_size, fp32=q.dtype == torch.float32)
     ch = Chunks.build(B, T, cu_seqlens, CH, q.device)
     ELT, PREC, hdt = _dtypes(q)
     R = B * T
     qf, kf, vf, gf = (_flat(x) for x in (q, k, v, gk))
-    NB = CH // t.BT
+    NB = CH // t.BTI
 
     gc = torch.empty(R, H, K, device=q.device, dtype=torch.float32)
     gla_cumsum_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](gf, gc, ch.table, ch.cu, H=H, K=K, CH=CH, BK=32)
     A = torch.empty(R, H, CH, device=q.device, dtype=torch.float32)
     gla_intra_kernel[(ch.num_chunks * NB, NB, H)](
-        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BT, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
-        num_warps=4)
+        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BTI, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
+        num_warps=4, num_stages=t.stages_chunk)
     h = torch.empty(ch.num_chunks, H, K, V, device=q.device, dtype=hdt)
     ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
     gla_state_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
         kf, vf, gc, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
         H=H, K=K, V=V, CH=CH, BT=t.BT, BK=t.BK, BV=t.BV, USE_H0=h0 is not None, STORE_FINAL=store_final,
-        ELT=ELT, PREC=PREC, num_warps=t.warps_walk)
+        ELT=ELT, PREC=PREC, num_warps=t.warps_walk, num_stages=t.stages_chunk)
     return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, A=A, h=h,
                 ht=ht if store_final else None)
 
@@ -152,7 +164,8 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     o = torch.empty(B * T, H, V, device=q.device, dtype=q.dtype)
     gla_output_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
         s["qf"], s["vf"], s["gc"], s["h"], s["A"], o, ch.table, ch.cu, scale,
-        H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BKc, BV=t.BVc, ELT=s["ELT"], PREC=s["PREC"], num_warps=t.warps_chunk)
+        H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BKc, BV=t.BVc, ELT=s["ELT"], PREC=s["PREC"], num_warps=t.warps_chunk,
+        num_stages=t.stages_chunk)
     return o.view(B, T, H, V), s["ht"]
 
 
@@ -165,7 +178,7 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
     h0 = None if initial_state is None else initial_state.float().contiguous()
     s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None)
     t, ch, ELT, PREC = s["t"], s["ch"], s["ELT"], s["PREC"]
-    R, NB, dev = B * T, t.CH // t.BT, q.device
+    R, NB, NBI, dev = B * T, t.CH // t.BT, t.CH // t.BTI, q.device
     dof = _flat(do)
 
     dh = torch.empty_like(s["h"])
@@ -174,30 +187,32 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
     gla_dstate_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
         s["qf"], dof, s["gc"], dh, dht_c if dht_c is not None else dh, dh0 if dh0 is not None else dh,
         ch.cu, ch.offsets, scale, H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BK, BV=t.BV,
-        USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT, PREC=PREC, num_warps=t.warps_walk)
+        USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT, PREC=PREC, num_warps=t.warps_walk,
+        num_stages=t.stages_chunk)
 
     dA = torch.empty(R, H, t.CH, device=dev, dtype=torch.float32)
     gla_dscore_kernel[(ch.num_chunks * NB, NB, H)](
         dof, s["vf"], dA, ch.table, ch.cu, scale, H=H, V=V, CH=t.CH, BT=t.BT, BV=min(t.BV, 64),
-        ELT=ELT, PREC=PREC, num_warps=4)
+        ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
 
     dv = torch.empty(R, H, V, device=dev, dtype=v.dtype)
     gla_dv_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
         s["kf"], dof, s["gc"], dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT,
-        BK=t.BKc, BV=t.BVc, ELT=ELT, PREC=PREC, num_warps=t.warps_chunk)
+        BK=t.BKc, BV=t.BVc, ELT=ELT, PREC=PREC, num_warps=t.warps_chunk, num_stages=t.stages_chunk)
 
     dq32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
     dk32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
     gla_dqk_inter_kernel[(triton.cdiv(K, t.BKc), ch.num_chunks, H)](
         s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH,
-        BK=t.BKc, BV=min(t.BVc, 64), ELT=ELT, PREC=PREC, num_warps=t.warps_chunk)
+        BK=t.BKc, BV=min(t.BVc, 64), ELT=ELT, PREC=PREC, num_warps=t.warps_chunk,
+        num_stages=t.stages_chunk)
 
     dq = torch.empty(R, H, K, device=dev, dtype=q.dtype)
     dk = torch.empty(R, H, K, device=dev, dtype=k.dtype)
     dG = dq32  # each program reads its rows of dq32 before writing dG there
-    gla_dqk_intra_kernel[(triton.cdiv(K, t.BK), ch.num_chunks * NB, H)](
-        s["qf"], s["kf"], s["gc"], dA, dq32, dk32, dq, dk, dG, ch.table, ch.cu, H=H, K=K, CH=t.CH, BT=t.BT,
-        BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4)
+    gla_dqk_intra_kernel[(triton.cdiv(K, t.BK), ch.num_chunks * NBI, H)](
+        s["qf"], s["kf"], s["gc"], dA, dq32, dk32, dq, dk, dG, ch.table, ch.cu, H=H, K=K, CH=t.CH, BT=t.BTI,
+        BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
 
     dg = torch.empty(R, H, K, device=dev, dtype=gk.dtype)
     carry = (dht_c * s["ht"]).sum(-1).contiguous() if dht is not None else None

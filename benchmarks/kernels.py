@@ -1,0 +1,326 @@
+"""Build, check and time the token-mixer kernels on one GPU; print one table.
+
+    PYTHONPATH=. python benchmarks/kernels.py [--out DIR] [--sections check,time,cold,memory,ssd]
+
+Sections:
+  check   our Triton GLA (fwd + bwd) vs a float64 PyTorch reference, outputs poisoned (tests/kernels/test_gpu.py)
+  time    fwd+bwd and fwd medians (triton.testing.do_bench), bf16: ours vs fla chunk_gla, original and merged shapes
+  cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
+  memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
+  ssd     Mamba2 SSD fwd+bwd at d_state 128 and 512 (fla chunk_simple_gla mapping; our torch path for reference)
+Writes kernels_h200.md and kernels.json to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "kernels"))
+
+ORIGINAL = (4, 8192, 4, 256, 512)
+MERGED = (4, 8192, 1, 1024, 2048)
+T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.time() - T0:6.1f}s] {msg}", flush=True)
+
+
+def gla_inputs(B, T, H, K, V, dtype=torch.bfloat16, grad=True):
+    q, k = (torch.randn(B, T, H, K, device="cuda", dtype=dtype) for _ in range(2))
+    v = torch.randn(B, T, H, V, device="cuda", dtype=dtype)
+    gk = (torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, device="cuda")) / 16).to(dtype)
+    do = torch.randn(B, T, H, V, device="cuda", dtype=dtype)
+    return [t.requires_grad_(grad) for t in (q, k, v, gk)], do
+
+
+def fwd_bwd(fn, ins, do):
+    def run():
+        o = fn(*ins)[0]
+        torch.autograd.grad(o, ins, do)
+
+    return run
+
+
+def time_ms(run, rep=200):
+    from triton.testing import do_bench
+
+    return do_bench(run, warmup=25, rep=rep, return_mode="median")
+
+
+def impls():
+    from fla.ops.gla import chunk_gla
+
+    from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
+
+    def ours(chunk_size=None):
+        return lambda q, k, v, g: chunk_gla_triton(q, k, v, g, chunk_size=chunk_size)
+
+    return {"fla": lambda q, k, v, g: chunk_gla(q, k, v, g), "ours": ours}
+
+
+def section_check(results, only=""):
+    from test_gpu import CASES, case_id, check, tolerance
+
+    rows = []
+    for case in CASES:
+        if only and not any(o in case_id(case) for o in only.split(",")):
+            continue
+        log(f"check {case_id(case)} ...")
+        errs = check(case)
+        ok = all(e <= tolerance(case["dtype"], n) for n, e in errs.items())
+        rows.append({"case": case_id(case), "ok": ok, **{n: f"{e:.1e}" for n, e in errs.items()}})
+        log(f"check {rows[-1]}")
+    results["check"] = rows
+
+
+def section_time(results, variants, with_fla="none"):
+    fns = impls()
+    rows = []
+    for name, shape in [("original", ORIGINAL), ("merged", MERGED)]:
+        ins, do = gla_inputs(*shape)
+        todo = [("ours", f"CH={c or 'default'}", fns["ours"](c)) for c in variants[name]]
+        if with_fla == "all" or (with_fla == "original" and name == "original"):
+            todo.append(("fla", "chunk_gla", fns["fla"]))
+        for impl, label, fn in todo:
+            log(f"time {name} {impl} {label} ...")
+            t_cold = time.time()
+            fwd_bwd(fn, ins, do)()
+            torch.cuda.synchronize()
+            cold = time.time() - t_cold
+            t_fb = time_ms(fwd_bwd(fn, ins, do))
+            t_fb2 = time_ms(fwd_bwd(fn, ins, do))
+            with torch.no_grad():
+                t_f = time_ms(lambda: fn(*ins))
+            rows.append(dict(shape=name, impl=impl, variant=label, fwd_bwd_ms=round(t_fb, 3),
+                             fwd_bwd_ms_repeat=round(t_fb2, 3), fwd_ms=round(t_f, 3), first_call_s=round(cold, 1)))
+            log(f"time {rows[-1]}")
+        del ins, do
+        torch.cuda.empty_cache()
+    results.setdefault("time", []).extend(rows)
+
+
+def section_fla(results, timeout):
+    """fla's chunk_gla on the original shape in a child process (its first call autotunes for minutes)."""
+    cmd = [sys.executable, __file__, "--sections", "time_fla_only", "--out", tempfile.mkdtemp()]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        text = out.stdout
+    except subprocess.TimeoutExpired as e:
+        text = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        results["fla_error"] = f"timed out after {timeout} s"
+    print(text[-3000:], flush=True)
+    for line in text.splitlines():
+        if line.startswith("FLAROW "):
+            results.setdefault("time", []).append(json.loads(line[7:]))
+
+
+COLD_SCRIPT = r"""
+import time, torch
+t0 = time.time()
+from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
+B, T, H, K, V = %s
+q, k = (torch.randn(B, T, H, K, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+v = torch.randn(B, T, H, V, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+g = (torch.nn.functional.logsigmoid(torch.randn(B, T, H, K, device="cuda")) / 16).bfloat16().requires_grad_()
+torch.cuda.synchronize()
+t1 = time.time()
+o, _ = chunk_gla_triton(q, k, v, g)
+torch.cuda.synchronize()
+t2 = time.time()
+torch.autograd.grad(o, (q, k, v, g), torch.randn_like(o))
+torch.cuda.synchronize()
+t3 = time.time()
+print("COLD", round(t2 - t1, 2), round(t3 - t2, 2), round(t1 - t0, 2))
+"""
+
+
+def section_cold(results):
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, TRITON_CACHE_DIR=cache)
+        out = subprocess.run([sys.executable, "-c", COLD_SCRIPT % (MERGED,)], env=env, capture_output=True,
+                             text=True, timeout=300)
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("COLD")]
+    if not line:
+        results["cold"] = {"error": out.stderr[-2000:]}
+    else:
+        fwd, bwd, setup = map(float, line[0].split()[1:])
+        results["cold"] = {"first_fwd_s": fwd, "first_bwd_s": bwd, "first_call_total_s": round(fwd + bwd, 2),
+                           "import_and_inputs_s": setup}
+    log(f"cold {results['cold']}")
+
+
+def section_memory(results):
+    from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
+
+    rows = []
+    for label, shape in [("merged", (1, 65536, 1, 1024, 2048)), ("original", (1, 65536, 4, 256, 512))]:
+        torch.cuda.empty_cache()
+        ins, do = gla_inputs(*shape)
+        torch.cuda.synchronize()
+        base0 = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        o, _ = chunk_gla_triton(*ins)
+        torch.cuda.synchronize()
+        fwd_peak = torch.cuda.max_memory_allocated() - base0
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        grads = torch.autograd.grad(o, ins, do)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        grad_bytes = sum(g.numel() * g.element_size() for g in grads)
+        rows.append(dict(shape=label, fwd_transient_gib=round(fwd_peak / 2**30, 3),
+                         bwd_peak_over_live_gib=round(peak / 2**30, 3),
+                         bwd_transient_excl_grads_gib=round((peak - grad_bytes) / 2**30, 3)))
+        log(f"memory {rows[-1]}")
+        del ins, do, o, grads
+    results["memory"] = rows
+
+
+def section_profile(results, shapes="original,merged"):
+    """Per-kernel CUDA time of one fwd+bwd of ours (torch.profiler), original and merged shapes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
+
+    rows = []
+    for name, shape in [("original", ORIGINAL), ("merged", MERGED)]:
+        if name not in shapes.split(","):
+            continue
+        ins, do = gla_inputs(*shape)
+        run = fwd_bwd(lambda q, k, v, g: chunk_gla_triton(q, k, v, g), ins, do)
+        for _ in range(3):
+            run()
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(5):
+                run()
+            torch.cuda.synchronize()
+        for ev in prof.key_averages():
+            t = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
+            if t > 0:
+                rows.append(dict(shape=name, kernel=ev.key[:40], calls_per_step=ev.count // 5,
+                                 ms_per_step=round(t / 5 / 1000, 3)))
+        del ins, do
+    rows.sort(key=lambda r: (r["shape"], -r["ms_per_step"]))
+    results["profile"] = rows
+    for r in rows:
+        log(f"profile {r}")
+
+
+def _fla_only(results):
+    fns = impls()
+    ins, do = gla_inputs(*ORIGINAL)
+    fn = fns["fla"]
+    log("fla original: first call ...")
+    t0 = time.time()
+    fwd_bwd(fn, ins, do)()
+    torch.cuda.synchronize()
+    cold = time.time() - t0
+    log(f"fla original: first call {cold:.1f} s")
+    t_fb = time_ms(fwd_bwd(fn, ins, do))
+    t_fb2 = time_ms(fwd_bwd(fn, ins, do))
+    with torch.no_grad():
+        t_f = time_ms(lambda: fn(*ins))
+    row = dict(shape="original", impl="fla", variant="chunk_gla", fwd_bwd_ms=round(t_fb, 3),
+               fwd_bwd_ms_repeat=round(t_fb2, 3), fwd_ms=round(t_f, 3), first_call_s=round(cold, 1))
+    print("FLAROW " + json.dumps(row), flush=True)
+
+
+def section_ssd(results):
+    from statex_dist.kernels import ops
+
+    rows = []
+    b, T, H, P, G = 4, 4096, 64, 64, 1
+    for N in (128, 512):
+        x = torch.randn(b, T, H, P, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        dt = torch.nn.functional.softplus(torch.randn(b, T, H, device="cuda") - 2).requires_grad_()
+        A = (-torch.rand(H, device="cuda") * 4 - 0.5).requires_grad_()
+        Bm, Cm = (torch.randn(b, T, G, N, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+        dy = torch.randn_like(x)
+        ins = [x, dt, A, Bm, Cm]
+        for backend in ("fla", "torch"):
+            fn = lambda *a, _b=backend: ops.ssd_attention(*a, backend=_b)  # noqa: E731
+            try:
+                t_cold = time.time()
+                fwd_bwd(fn, ins, dy)()
+                torch.cuda.synchronize()
+                cold = time.time() - t_cold
+                t = time_ms(fwd_bwd(fn, ins, dy), rep=100)
+                rows.append(dict(d_state=N, backend=backend, fwd_bwd_ms=round(t, 3), first_call_s=round(cold, 1)))
+            except Exception as e:  # noqa: BLE001 - report and go on
+                rows.append(dict(d_state=N, backend=backend, error=repr(e)[:300]))
+            log(f"ssd {rows[-1]}")
+        del x, dt, A, Bm, Cm, dy, ins
+        torch.cuda.empty_cache()
+    results["ssd"] = rows
+
+
+def to_markdown(results) -> str:
+    lines = [f"# Kernel benchmarks ({results['date']}, {results['gpu']})", "",
+             f"torch {results['torch']}, triton {results['triton']}, fla {results['fla']}", ""]
+    for key, rows in results.items():
+        if not isinstance(rows, list) or not rows:
+            continue
+        cols = list(dict.fromkeys(c for r in rows for c in r))
+        lines += [f"## {key}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
+        lines.append("")
+    if "cold" in results:
+        lines += ["## cold", "", json.dumps(results["cold"]), ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--sections", default="check,time,cold,memory,ssd")
+    ap.add_argument("--variants-original", default="default")
+    ap.add_argument("--variants-merged", default="default")
+    ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
+    ap.add_argument("--fla-timeout", type=int, default=240)
+    ap.add_argument("--profile-shapes", default="original,merged")
+    args = ap.parse_args()
+    parse = lambda s: [None if c == "default" else int(c) for c in s.split(",")]  # noqa: E731
+    import triton
+
+    try:
+        import fla
+
+        fla_version = getattr(fla, "__version__", "?")
+    except ImportError:
+        fla_version = "missing"
+    results = dict(date=datetime.date.today().isoformat(), gpu=torch.cuda.get_device_name(), torch=torch.__version__,
+                   triton=triton.__version__, fla=fla_version)
+    sections = args.sections.split(",")
+    runners = {"check": lambda: section_check(results, args.cases),
+               "fla": lambda: section_fla(results, args.fla_timeout),
+               "time_fla_only": lambda: _fla_only(results),
+               "time": lambda: section_time(results, {"original": parse(args.variants_original),
+                                                      "merged": parse(args.variants_merged)}),
+               "cold": lambda: section_cold(results), "memory": lambda: section_memory(results),
+               "ssd": lambda: section_ssd(results), "profile": lambda: section_profile(results, args.profile_shapes)}
+    for name in sections:
+        try:
+            runners[name]()
+        except Exception as e:  # noqa: BLE001 - keep the other sections
+            results[name + "_error"] = repr(e)[:1000]
+            log(f"{name} failed: {e!r}")
+        with open(os.path.join(args.out, "kernels.json"), "w") as f:
+            json.dump(results, f, indent=1, default=str)
+    md = to_markdown(results)
+    with open(os.path.join(args.out, "kernels_h200.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

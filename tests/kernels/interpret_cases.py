@@ -1,0 +1,74 @@
+"""Our Triton GLA kernels under TRITON_INTERPRET=1 on CPU, against the PyTorch chunked reference.
+
+Run by test_triton_interpret.py in a fresh process (the interpreter is chosen when the kernels are decorated,
+so it must be set before they are imported). Prints one JSON object: case -> {tensor: relative error}.
+"""
+import json
+import os
+import sys
+
+os.environ["TRITON_INTERPRET"] = "1"
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kernel_testing import gla_inputs, rel_err  # noqa: E402
+
+# name: (B, T, H, K, V, chunk_size, block_size, extra)
+CASES = {
+    "B2-T45-H2-K20-V24-C32-BT16-states": (2, 45, 2, 20, 24, 32, 16, {}),
+    "B1-T53-H1-K16-V32-C32-BT16-packed": (1, 53, 1, 16, 32, 32, 16, {"cu": [0, 7, 7, 40, 53]}),
+    "B1-T40-H2-K16-V16-C16-BT16-nostate": (1, 40, 2, 16, 16, 16, 16, {"no_state": True}),
+    "B1-T37-H1-K32-V16-C32-BT16-strong": (1, 37, 1, 32, 16, 32, 16, {"strong": True}),
+}
+NAMES = ["o", "ht", "dq", "dk", "dv", "dg", "dh0"]
+
+
+def run_case(B, T, H, K, V, CH, BT, extra):
+    from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
+    from statex_dist.kernels.gla.chunk_triton import chunk_gla_bwd_triton, chunk_gla_fwd_triton
+
+    cu = extra.get("cu")
+    n = len(cu) - 1 if cu else B
+    q, k, v, gk, h0 = (t.float() for t in gla_inputs(B, T, H, K, V, decay="strong" if extra.get("strong") else "gla",
+                                                      n_states=n))
+    cu = torch.tensor(cu, dtype=torch.int32) if cu else None
+    if extra.get("no_state"):
+        h0 = None
+    scale = 0.3
+    ins = [t.clone().requires_grad_() for t in (q, k, v, gk)] + ([h0.clone().requires_grad_()] if h0 is not None else [])
+    o_r, ht_r = chunk_gla_torch(*ins[:4], scale, ins[4] if h0 is not None else None, True, cu)
+    do = torch.randn_like(o_r)
+    dht = None if extra.get("no_state") else torch.randn_like(ht_r)
+    outs = [o_r] + ([ht_r] if dht is not None else [])
+    ref = [o_r, ht_r, *torch.autograd.grad(outs, ins, [do] + ([dht] if dht is not None else []))]
+    o, ht = chunk_gla_fwd_triton(q, k, v, gk, scale, h0, True, cu, CH, BT)
+    grads = chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale, h0, cu, CH, BT)
+    got = [o, ht, *grads]
+    return {name: rel_err(a, r) for name, a, r in zip(NAMES, got, ref) if a is not None and r is not None}
+
+
+def run_custom_op():
+    """The statex::gla_fwd custom op with impl='triton': forward and autograd."""
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
+
+    q, k, v, gk, h0 = (t.float() for t in gla_inputs(1, 30, 2, 16, 16))
+    a = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
+    b = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
+    o1, ht1 = ops._gla_fwd_op(*a, None, 0.25, True, "triton")
+    o2, ht2 = chunk_gla_torch(*b[:4], 0.25, b[4], True)
+    w = torch.randn_like(o1)
+    g1 = torch.autograd.grad((o1 * w).sum() + ht1.sum(), a)
+    g2 = torch.autograd.grad((o2 * w).sum() + ht2.sum(), b)
+    return {"o": rel_err(o1, o2), "ht": rel_err(ht1, ht2),
+            **{f"d{i}": rel_err(x, y) for i, (x, y) in enumerate(zip(g1, g2))}}
+
+
+if __name__ == "__main__":
+    from statex_dist.kernels.gla import triton_fwd
+
+    assert type(triton_fwd.gla_state_kernel).__name__ == "InterpretedFunction", "interpreter not active"
+    results = {name: run_case(*spec) for name, spec in CASES.items()}
+    results["custom-op"] = run_custom_op()
+    print("RESULTS " + json.dumps(results))
