@@ -98,6 +98,19 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
             "peak_gib": peak_gib(), "loss": float(out.loss)}
 
 
+class Report(list):
+    """Lines of the Markdown report, written to disk on every append (a killed run keeps what it measured)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = Path(path)
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        print(line, flush=True)
+        self.path.write_text("\n".join(self))
+
+
 def free(*objs):
     for o in objs:
         del o
@@ -227,14 +240,13 @@ def main() -> None:
     global TINY, DEVICE
     TINY, DEVICE = args.tiny, ("cpu" if args.tiny else "cuda")
     device_name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
-    out = [f"# statex_dist GPU end-to-end ({device_name}, torch {torch.__version__})\n"]
+    out = Report(args.out)
+    out.append(f"# statex_dist GPU end-to-end ({device_name}, torch {torch.__version__})\n")
     for part in args.parts.split(","):
         t0 = time.time()
         {"logits": lambda: part_logits(out), "speed": lambda: part_speed(out, args.steps, args.warmup),
          "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
         out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
-        Path(args.out).write_text("\n".join(out))
-        print("\n".join(out), flush=True)
 
 
 if __name__ == "__main__":

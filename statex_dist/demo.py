@@ -63,7 +63,7 @@ class DemoConfig:
     seq_len: int = 256
     micro_batch_size: int = 4
     pretrain_steps: int = 2000
-    posttrain_steps: int = 800
+    posttrain_steps: int = 2000
     pretrain_lr: float = 3e-3
     posttrain_lr: float = 1e-3
     warmup_steps: int = 50
@@ -185,6 +185,14 @@ def initial_checkpoint(cfg: DemoConfig, family: str, config_path: Path, out: Pat
     return out
 
 
+def pretrain_settings(cfg: DemoConfig, family: str, seed: int) -> dict:
+    """Everything the pre-trained base depends on (a re-run with equal settings reuses it)."""
+    skip = {"out", "seeds", "families", "posttrain_pairs", "posttrain_steps", "posttrain_lr", "expand_layers",
+            "eval_pairs", "eval_lengths", "eval_depths", "eval_samples"}
+    return {"family": family, "seed": seed,
+            **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in skip}}
+
+
 def train_config(cfg: DemoConfig, *, run_dir: Path, data_dir: Path, eos_id: int, seed: int, steps: int, lr: float,
                  model_path: Path, expand: bool, family: str):
     """The TrainConfig of one run: the same dataclasses ``statex train --config`` fills from YAML."""
@@ -273,15 +281,23 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
         cfg_path = model_json(cfg, family, tok, out / f"{family}_model.json")
         for seed in cfg.seeds:
             base = out / f"{family}-seed{seed}"
-            init_dir = initial_checkpoint(cfg, family, cfg_path, base / "init", seed)
             common = dict(data_dir=None, eos_id=tok.eos_token_id, seed=seed, family=family)
             t = time.time()
-            pre = train_config(cfg, run_dir=base / "pretrain", **{**common, "data_dir": shards["pretrain"]},
-                               steps=cfg.pretrain_steps, lr=cfg.pretrain_lr, model_path=init_dir, expand=False)
-            base_dir = train_and_export(pre, base / "export-base", tok_dir)
+            base_dir = base / "export-base"
+            stamp = json.dumps(pretrain_settings(cfg, family, seed), sort_keys=True)
+            if (base_dir / "demo_pretrain.json").is_file() and (base_dir / "demo_pretrain.json").read_text() == stamp:
+                # Re-running with other post-training settings: the pre-trained base is the same, keep it.
+                print(f"[demo] reusing the pre-trained base {base_dir}", flush=True)
+            else:
+                init_dir = initial_checkpoint(cfg, family, cfg_path, base / "init", seed)
+                pre = train_config(cfg, run_dir=base / "pretrain", **{**common, "data_dir": shards["pretrain"]},
+                                   steps=cfg.pretrain_steps, lr=cfg.pretrain_lr, model_path=init_dir, expand=False)
+                train_and_export(pre, base_dir, tok_dir)
+                (base_dir / "demo_pretrain.json").write_text(stamp)
             timings[f"{family}-{seed}-pretrain"] = time.time() - t
             arms = {}
             for arm, expand in (("LPT", False), ("StateX", True)):
+                shutil.rmtree(base / f"post-{arm.lower()}", ignore_errors=True)  # a post-training run starts fresh
                 t = time.time()
                 post = train_config(cfg, run_dir=base / f"post-{arm.lower()}",
                                     **{**common, "data_dir": shards["posttrain"]}, steps=cfg.posttrain_steps,

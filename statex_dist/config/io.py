@@ -8,6 +8,7 @@ Defaults live in the dataclasses alone (one source of truth).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -148,21 +149,34 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
+def _child(node: Any, part: str, text: str) -> tuple[Any, Any]:
+    """(key, value) of ``part`` inside a mapping or, for a numeric part, a list."""
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"override {text!r}: '{part}' is not an index of a list of {len(node)}")
+        return int(part), node[int(part)]
+    return part, node.get(part)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key=value`` overrides onto the raw dict (validation happens afterwards in :func:`from_dict`)."""
-    data = dict(data)
+    """Apply ``key=value`` overrides onto the raw dict (validation happens afterwards in :func:`from_dict`).
+
+    Keys are dotted paths; a numeric part indexes a list (``data.sources.0.path=...``).
+    """
+    data = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
         node = data
         for part in path[:-1]:
-            child = node.get(part)
+            key, child = _child(node, part, text)
             if child is None:
                 child = {}
-            elif not isinstance(child, dict):
+            elif not isinstance(child, (dict, list)):
                 raise ConfigError(f"override {text!r}: '{part}' is not a section")
-            node[part] = child = dict(child)
+            node[key] = child
             node = child
-        node[path[-1]] = value
+        key, _ = _child(node, path[-1], text) if isinstance(node, list) else (path[-1], None)
+        node[key] = value
     return data
 
 

@@ -141,7 +141,7 @@ def plot_haystack(groups: dict[str, list[dict]], path: Path) -> Path | None:
             if col == 0:
                 ax.set_ylabel("needle depth")
             ax.set_title(f"{label}: {task}", fontsize=10)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="exact match")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="exact match (cells: %)")
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -117,6 +117,8 @@ def build_engine(cfg, info: DistInfo, model, base_config, config, plan, source, 
                  ds_universal: bool = False):
     """Parallelize a meta-device ``model``, materialise it, fill its weights (unless resuming) and wrap it."""
     backend, precision = cfg.parallel.backend, cfg.precision.mode
+    if backend == "deepspeed" and _zero_stage(cfg) == 3:
+        return _build_deepspeed_zero3(cfg, info, base_config, config, plan, source, resuming, accum, ds_universal)
     ac = apply_activation_checkpointing(model, cfg.parallel.activation_checkpointing, cfg.parallel.ac_every_k)
     if ac:
         log.info("activation checkpointing on blocks %s", ac)
@@ -173,6 +175,42 @@ def deepspeed_config(cfg, info: DistInfo, accum: int) -> dict:
                              "come from the statex config")
     ds.update(ours)
     return ds
+
+
+def _zero_stage(cfg) -> int:
+    ds = json.loads(Path(cfg.parallel.deepspeed_config).read_text())
+    return int(ds.get("zero_optimization", {}).get("stage", 0))
+
+
+def _build_deepspeed_zero3(cfg, info, base_config, config, plan, source, resuming, accum, universal):
+    """ZeRO-3: build the model inside ``deepspeed.zero.Init`` so parameters are partitioned as they are
+    created, then load the weights one gathered parameter at a time."""
+    import deepspeed
+
+    from statex_dist.models.loading import build_model
+    from statex_dist.parallel.materialize import load_initial_weights_zero3
+
+    # zero.Init reads the world size from DeepSpeed's comm layer: attach it to our process group first.
+    deepspeed.init_distributed(dist_backend="nccl" if info.device.type == "cuda" else "gloo",
+                               auto_mpi_discovery=False)
+    # NOTE: no `dtype=` here: DeepSpeed 0.19 then picks bf16 on CPU whatever is passed (operator precedence in
+    # Init._set_dtype); without it the dtype follows the config's bf16 switch.
+    from transformers.initialization import no_init_weights
+
+    # The model's own init would write into already-partitioned (empty) tensors; every weight is loaded next.
+    with deepspeed.zero.Init(config_dict_or_path=deepspeed_config(cfg, info, accum)), no_init_weights():
+        model = build_model(config, device="cpu" if info.device.type == "cpu" else info.device)
+    if getattr(config, "tie_word_embeddings", False):
+        out_w, in_w = model.get_output_embeddings().weight, model.get_input_embeddings().weight
+        if out_w is not in_w:
+            model.get_output_embeddings().weight = in_w  # one partitioned parameter for both ends
+    apply_activation_checkpointing(model, cfg.parallel.activation_checkpointing, cfg.parallel.ac_every_k)
+    if not resuming:
+        stats = load_initial_weights_zero3(model, base_config, config, plan, source, info.rank)
+        log.info("weights (ZeRO-3, gathered one parameter at a time): %d tensors, %d expanded blocks",
+                 stats["tensors"], stats["expanded_blocks"])
+    groups, specs = param_groups(model, config, cfg.optim)
+    return _build_deepspeed(cfg, info, model, groups, specs, accum, universal)
 
 
 def _build_deepspeed(cfg, info, model, groups, specs, accum, universal):

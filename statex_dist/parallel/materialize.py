@@ -114,39 +114,68 @@ def _local_rows(param: torch.Tensor) -> tuple[int, int] | None:
     return (offset[0], offset[0] + shape[0]) if param.ndim else None
 
 
+class WeightFiller:
+    """Values of the training model's tensors from a source and an expansion plan, one key at a time.
+
+    Expanded blocks are computed whole (one block cached at a time); other tensors are read as row slices.
+    """
+
+    def __init__(self, base_config, config, plan: ExpansionPlan | None, source):
+        self.base_config, self.config, self.plan, self.source = base_config, config, plan, source
+        expanded = set(plan.layers) if plan is not None else set()
+        self.prefixes = {block_prefix(config, i): i for i in expanded}
+        self.cache: dict[int, dict[str, torch.Tensor]] = {}
+        self.stats = {"sliced": 0, "expanded_blocks": 0, "tensors": 0}
+
+    def value(self, key: str, rows: tuple[int, int] | None = None) -> torch.Tensor:
+        self.stats["tensors"] += 1
+        layer = next((i for p, i in self.prefixes.items() if key.startswith(p)), None)
+        if layer is None:
+            self.stats["sliced"] += rows is not None
+            return self.source.read(key, rows)
+        if layer not in self.cache:
+            self.cache.clear()  # one expanded block in memory at a time
+            prefix = block_prefix(self.base_config, layer)
+            old = {k[len(prefix):]: self.source.read(k).float() for k in self.source.keys() if k.startswith(prefix)}
+            new = expand_block_tensors(self.base_config, self.config, self.plan, layer, old)
+            self.cache[layer] = {prefix + k: v for k, v in new.items()}
+            self.stats["expanded_blocks"] += 1
+        full = self.cache[layer][key]
+        return full if rows is None else full[rows[0]:rows[1]]
+
+
 @torch.no_grad()
 def load_initial_weights(model: torch.nn.Module, base_config, config, plan: ExpansionPlan | None, source) -> dict:
     """Fill every (possibly sharded) parameter of ``model`` from ``source`` (+ the expansion plan).
 
     Returns counts for the log: tensors read as slices, whole blocks expanded.
     """
-    expanded = set(plan.layers) if plan is not None else set()
-    prefixes = {block_prefix(config, i): i for i in expanded}
-    block_cache: dict[int, dict[str, torch.Tensor]] = {}
-    stats = {"sliced": 0, "expanded_blocks": 0, "tensors": 0}
+    filler = WeightFiller(base_config, config, plan, source)
     tied = _tied(config)
-    state = model.state_dict()
-    for key, target in state.items():
+    for key, target in model.state_dict().items():
         if tied and key == "lm_head.weight":
             continue  # the same parameter as the input embeddings
         rows = _local_rows(target)
-        layer = next((i for p, i in prefixes.items() if key.startswith(p)), None)
-        if layer is not None:
-            if layer not in block_cache:
-                block_cache.clear()  # one expanded block in memory at a time
-                prefix = block_prefix(base_config, layer)
-                old = {k[len(prefix):]: source.read(k).float() for k in source.keys() if k.startswith(prefix)}
-                new = expand_block_tensors(base_config, config, plan, layer, old)
-                block_cache[layer] = {prefix + k: v for k, v in new.items()}
-                stats["expanded_blocks"] += 1
-            full = block_cache[layer][key]
-            value = full if rows is None else full[rows[0]:rows[1]]
-        else:
-            value = source.read(key, rows)
-            stats["sliced"] += rows is not None
+        value = filler.value(key, rows)
         local = target.to_local() if isinstance(target, DTensor) else target
         if tuple(value.shape) != tuple(local.shape):
             raise CheckpointError(f"{key}: source gives shape {tuple(value.shape)}, this rank holds {tuple(local.shape)}")
         local.copy_(value)
-        stats["tensors"] += 1
-    return stats
+    return filler.stats
+
+
+@torch.no_grad()
+def load_initial_weights_zero3(model: torch.nn.Module, base_config, config, plan, source, rank: int) -> dict:
+    """ZeRO-3: parameters are partitioned from construction (``deepspeed.zero.Init``); gather one parameter
+    at a time, let rank 0 write it, and DeepSpeed re-partitions it on exit. No rank holds the whole model."""
+    import deepspeed
+
+    filler = WeightFiller(base_config, config, plan, source)
+    for key, param in model.named_parameters():  # tied parameters appear once
+        with deepspeed.zero.GatheredParameters([param], modifier_rank=0):
+            if rank == 0:
+                value = filler.value(key)
+                if tuple(value.shape) != tuple(param.shape):
+                    raise CheckpointError(f"{key}: source gives shape {tuple(value.shape)}, model has {tuple(param.shape)}")
+                param.copy_(value)
+    return filler.stats

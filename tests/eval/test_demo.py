@@ -10,12 +10,13 @@ from statex_dist.demo import DemoConfig, run_demo
 
 
 @pytest.mark.slow
-def test_quick_demo_end_to_end(tmp_path):
+def test_quick_demo_end_to_end(tmp_path, capsys):
     cfg = DemoConfig.preset("quick")
     cfg.out = str(tmp_path / "demo")
     out = run_demo(cfg)
     results = json.loads((out / "results.json").read_text())
-    assert [r["label"] for r in results] == ["gla base", "gla LPT", "gla StateX"]
+    fam = cfg.families[0]
+    assert [r["label"] for r in results] == [f"{fam} base", f"{fam} LPT", f"{fam} StateX"]
     statex = results[2]["model"]
     assert statex["state_elements"] > results[1]["model"]["state_elements"]  # the StateX arm is really expanded
     assert statex["expanded_layers"]
@@ -23,6 +24,10 @@ def test_quick_demo_end_to_end(tmp_path):
     assert "StateX - LPT" in report
     for name in ("results_mqar.png", "results_haystack.png", "results_ppl.png"):
         assert (out / name).is_file()
+    # a second run with other post-training settings reuses the pre-trained base
+    cfg2 = cfg.updated({"posttrain_steps": 3})
+    run_demo(cfg2)
+    assert "reusing the pre-trained base" in capsys.readouterr().out
 
 
 def test_presets_and_unknown_preset():

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Trainer runs on 1-2 GPUs of one node (issue 7 run 3; the x8 run of issue 8 uses the same steps with NGPU=8):
+#   FSDP at world size 1 and 2, DeepSpeed ZeRO-2 / ZeRO-3 at world size 2, a checkpoint saved at world size 2 and
+#   resumed (losses compared step by step), and export to a Hugging Face directory that loads.
+# usage: benchmarks/gpu_train.sh OUT_DIR [NGPU]      (runs from the repo root; needs statex_dist importable)
+set -uo pipefail
+OUT=${1:?usage: benchmarks/gpu_train.sh OUT_DIR [NGPU]}
+NGPU=${2:-2}
+CFG=configs/bench/gla-1.3b-statex-gpu.yaml
+# Dry run on CPU: MODEL_JSON=configs/models/gla-tiny.json TOKENS_PER_GPU=256 EXTRA="data.seq_len=64 ..."
+MODEL_JSON=${MODEL_JSON:-configs/models/gla-1.3b.json}
+TOKENS_PER_GPU=${TOKENS_PER_GPU:-16384}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
+WORK=${WORK:-work}
+mkdir -p "$OUT" "$WORK" runs
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/work/torch_extensions}
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu_train.log"; }
+run() {  # name world_size overrides...
+  local name=$1 ws=$2; shift 2
+  log "run $name (world size $ws): $*"
+  local t0=$SECONDS
+  timeout 300 torchrun --standalone --nproc-per-node "$ws" -m statex_dist.cli train --config $CFG \
+    run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \
+    data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  log "  $name exit $rc after $((SECONDS - t0)) s"
+  cp runs/$name/metrics.jsonl "$OUT/$name.metrics.jsonl" 2>/dev/null || true
+}
+
+VOCAB=$(python -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])")
+[ -d $WORK/model ] || python benchmarks/make_random_checkpoint.py "$MODEL_JSON" $WORK/model
+[ -d $WORK/corpus ] || python -m statex_dist.train.synthetic $WORK/corpus --docs 400 --vocab "$VOCAB" --min-len 2048 --max-len 8192
+log "inputs ready"
+
+NOCKPT=(checkpoint.interval=1000 checkpoint.save_at_end=false)
+run fsdp-ws1 1 "${NOCKPT[@]}"
+run single-ws1 1 parallel.backend=single "${NOCKPT[@]}"
+if [ "$NGPU" -ge 2 ]; then
+  run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3
+  # Resume: a new run directory holding only the step-3 checkpoint (hard links: no copy of the 16 GB state),
+  # run again to the same final step, and compare the losses step by step.
+  rm -rf runs/fsdp-resume && mkdir -p runs/fsdp-resume/checkpoints
+  first=$(ls runs/fsdp-ws$NGPU/checkpoints | grep '^step_' | sort | head -n1)
+  cp -al "runs/fsdp-ws$NGPU/checkpoints/$first" runs/fsdp-resume/checkpoints/ && echo "$first" > runs/fsdp-resume/checkpoints/latest
+  log "resume from $first"
+  run fsdp-resume "$NGPU" "${NOCKPT[@]}"
+  run zero2-ws$NGPU "$NGPU" parallel.backend=deepspeed parallel.deepspeed_config=configs/deepspeed/zero2.json "${NOCKPT[@]}"
+  run zero3-ws$NGPU "$NGPU" parallel.backend=deepspeed parallel.deepspeed_config=configs/deepspeed/zero3.json "${NOCKPT[@]}"
+fi
+log "export"
+python -m statex_dist.cli export runs/fsdp-ws$NGPU --out $WORK/exported --overwrite > "$OUT/export.log" 2>&1 \
+  && python -c "
+import statex_dist, torch
+from transformers import AutoModelForCausalLM
+m = AutoModelForCausalLM.from_pretrained('$WORK/exported')
+print(type(m).__name__, sum(p.numel() for p in m.parameters()), m.config.layer_overrides)
+" >> "$OUT/export.log" 2>&1
+log "export exit $?"
+python benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
+cat "$OUT/gpu_train.md"

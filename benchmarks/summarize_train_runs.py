@@ -1,0 +1,55 @@
+"""Summarise the metrics.jsonl files of benchmarks/gpu_train.sh into a Markdown table.
+
+Throughput is the median over steps after the first two (compile and autotune happen there).
+``python benchmarks/summarize_train_runs.py OUT_DIR``
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(out: Path) -> None:
+    runs = {p.name.removesuffix(".metrics.jsonl"): load(p) for p in sorted(out.glob("*.metrics.jsonl"))}
+    print("| run | steps | tokens/s (all GPUs) | tokens/s per GPU | step (s) | peak GiB | MFU (6N / linear-attn) | last loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    per_gpu = {}
+    for name, recs in runs.items():
+        steady = [r for r in recs if r.get("step", 0) > 2 and r.get("tokens_per_s")]
+        if not steady:
+            print(f"| {name} | {len(recs)} | n/a | | | | | |")
+            continue
+        tps = statistics.median(r["tokens_per_s"] for r in steady)
+        tpd = statistics.median(r["tokens_per_s_per_device"] for r in steady)
+        per_gpu[name] = tpd
+        step = statistics.median(r.get("step_time_s", float("nan")) for r in steady)
+        peak = max((r.get("peak_memory_gib") or float("nan")) for r in steady)
+        mfus = [steady[-1].get(k) for k in ("mfu_attn", "mfu_linear")]
+        mfu = " / ".join(f"{100 * v:.1f}%" if v is not None else "n/a" for v in mfus)
+        print(f"| {name} | {recs[-1]['step']} | {tps:,.0f} | {tpd:,.0f} | {step:.3f} | {peak:.1f} | {mfu} | "
+              f"{recs[-1]['loss']:.4f} |")
+    base = per_gpu.get("fsdp-ws1")
+    if base:
+        for name, tpd in per_gpu.items():
+            if "ws1" not in name:
+                print(f"\nscaling efficiency {name} vs fsdp-ws1 (per GPU): {tpd / base:.3f}")
+    full = next((n for n in runs if n.startswith("fsdp-ws") and n != "fsdp-ws1"), None)
+    for resumed in ("fsdp-resume",):
+        if full in runs and resumed in runs:
+            a = {r["step"]: r["loss"] for r in runs[full]}
+            b = {r["step"]: r["loss"] for r in runs[resumed]}
+            common = sorted(set(a) & set(b))
+            diffs = [abs(a[s] - b[s]) for s in common]
+            print(f"\nresume check ({resumed} vs {full}), steps {common}: max |loss diff| = "
+                  f"{max(diffs) if diffs else 'n/a'}; resumed run started at step {min(b) if b else 'n/a'}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
