@@ -13,6 +13,7 @@ TOKENS_PER_GPU=${TOKENS_PER_GPU:-16384}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 WORK=${WORK:-work}
 mkdir -p "$OUT" "$WORK" runs
+PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/work/torch_extensions}
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu_train.log"; }
@@ -20,7 +21,7 @@ run() {  # name world_size overrides...
   local name=$1 ws=$2; shift 2
   log "run $name (world size $ws): $*"
   local t0=$SECONDS
-  timeout 300 torchrun --standalone --nproc-per-node "$ws" -m statex_dist.cli train --config $CFG \
+  timeout ${RUN_TIMEOUT:-300} $PY -m torch.distributed.run --standalone --nproc-per-node "$ws" -m statex_dist.cli train --config $CFG \
     run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \
     data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
@@ -28,9 +29,9 @@ run() {  # name world_size overrides...
   cp runs/$name/metrics.jsonl "$OUT/$name.metrics.jsonl" 2>/dev/null || true
 }
 
-VOCAB=$(python -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])")
-[ -d $WORK/model ] || python benchmarks/make_random_checkpoint.py "$MODEL_JSON" $WORK/model
-[ -d $WORK/corpus ] || python -m statex_dist.train.synthetic $WORK/corpus --docs 400 --vocab "$VOCAB" --min-len 2048 --max-len 8192
+VOCAB=$($PY -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])")
+[ -d $WORK/model ] || $PY benchmarks/make_random_checkpoint.py "$MODEL_JSON" $WORK/model --dtype bfloat16
+[ -d $WORK/corpus ] || $PY -m statex_dist.train.synthetic $WORK/corpus --docs 400 --vocab "$VOCAB" --min-len 2048 --max-len 8192
 log "inputs ready"
 
 NOCKPT=(checkpoint.interval=1000 checkpoint.save_at_end=false)
@@ -49,13 +50,13 @@ if [ "$NGPU" -ge 2 ]; then
   run zero3-ws$NGPU "$NGPU" parallel.backend=deepspeed parallel.deepspeed_config=configs/deepspeed/zero3.json "${NOCKPT[@]}"
 fi
 log "export"
-python -m statex_dist.cli export runs/fsdp-ws$NGPU --out $WORK/exported --overwrite > "$OUT/export.log" 2>&1 \
-  && python -c "
+$PY -m statex_dist.cli export runs/fsdp-ws$NGPU --out $WORK/exported --overwrite > "$OUT/export.log" 2>&1 \
+  && $PY -c "
 import statex_dist, torch
 from transformers import AutoModelForCausalLM
 m = AutoModelForCausalLM.from_pretrained('$WORK/exported')
 print(type(m).__name__, sum(p.numel() for p in m.parameters()), m.config.layer_overrides)
 " >> "$OUT/export.log" 2>&1
 log "export exit $?"
-python benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
+$PY benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
 cat "$OUT/gpu_train.md"
