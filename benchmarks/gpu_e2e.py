@@ -119,6 +119,11 @@ def free(*objs):
         torch.cuda.empty_cache()
 
 
+LOGIT_DTYPES = ("float32", "bfloat16")
+LOGIT_MODELS = ("gla", "mamba2")
+LOGIT_SEQ = 2048
+
+
 def part_logits(out: list[str]) -> None:
     from fla.models import GLAConfig, GLAForCausalLM, Mamba2Config, Mamba2ForCausalLM
 
@@ -131,6 +136,8 @@ def part_logits(out: list[str]) -> None:
          dict(num_hidden_layers=4)),
     ]
     for label, name, cfg_cls, model_cls, over in cases:
+        if name.split("-")[0] not in LOGIT_MODELS:
+            continue
         raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
         raw.update(over)
         raw.pop("model_type")
@@ -138,8 +145,8 @@ def part_logits(out: list[str]) -> None:
         theirs = model_cls(cfg_cls(**raw)).to(DEVICE).eval()
         ours = build_model(shipped(name, **over), device=DEVICE).eval()
         missing = ours.load_state_dict(theirs.state_dict(), strict=True)
-        ids = torch.randint(0, raw["vocab_size"] - 1, (2, 2048 if not TINY else 64), device=DEVICE)
-        for dtype in (torch.float32, torch.bfloat16):
+        ids = torch.randint(0, raw["vocab_size"] - 1, (2, LOGIT_SEQ if not TINY else 64), device=DEVICE)
+        for dtype in (getattr(torch, d) for d in LOGIT_DTYPES):
             with torch.no_grad():
                 a = theirs.to(dtype)(input_ids=ids).logits.float()
                 b = ours.to(dtype)(input_ids=ids).logits.float()
@@ -230,14 +237,19 @@ def part_long(out: list[str], steps: int) -> None:
 
 
 def main() -> None:
+    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default="gpu_e2e.md")
     parser.add_argument("--tiny", action="store_true", help="dry run: tiny shapes on CPU")
+    parser.add_argument("--logit-dtypes", default="float32,bfloat16")
+    parser.add_argument("--logit-models", default="gla,mamba2")
+    parser.add_argument("--logit-seq", type=int, default=2048)
     args = parser.parse_args()
-    global TINY, DEVICE
+    LOGIT_DTYPES, LOGIT_MODELS = tuple(args.logit_dtypes.split(",")), tuple(args.logit_models.split(","))
+    LOGIT_SEQ = args.logit_seq
     TINY, DEVICE = args.tiny, ("cpu" if args.tiny else "cuda")
     device_name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
     out = Report(args.out)
