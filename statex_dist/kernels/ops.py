@@ -40,21 +40,13 @@ def _has_impl(op: str, name: str) -> bool:
     return name in {"gla": _GLA_FWD, "ssd": _SSD_FWD}[op]
 
 
-# GLA heads up to this key width run on fla's chunk_gla under "auto": measured faster than ours on an H200
-# (6.95 vs 11.4 ms fwd+bwd at B=4, T=8192, H=4, K=256; docs/benchmarks.md). Wider (StateX-merged) heads run
-# on ours: fla's chunk_gla needs minutes of autotuning and ~4x the transient memory there.
-FLA_GLA_MAX_HEAD_K = 256
-
-
-def resolve_backend(op: str, backend: str, device: torch.device, head_k_dim: int | None = None) -> str:
+def resolve_backend(op: str, backend: str, device: torch.device) -> str:
     """Map a requested backend to the one that runs; logs the choice once per (op, backend)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown kernel backend {backend!r}; choose one of {BACKENDS}")
     if backend == "auto":
         if device.type != "cuda":
             backend = "torch"
-        elif op == "gla" and _fla_available() and (head_k_dim or 0) <= FLA_GLA_MAX_HEAD_K:
-            backend = "fla"
         elif _has_impl(op, "triton"):
             backend = "triton"
         else:  # SSD has no kernel of ours yet: fla's chunk_simple_gla when fla is there
@@ -294,7 +286,7 @@ def gla_attention(
     if cu_seqlens is not None and B != 1:
         raise ValueError(f"gla_attention: cu_seqlens needs B == 1 (flatten the batch), got B={B}")
     scale = K**-0.5 if scale is None else float(scale)
-    impl = resolve_backend("gla", backend, q.device, head_k_dim=K)
+    impl = resolve_backend("gla", backend, q.device)
     if T == 1 and cu_seqlens is None:
         o, S = _gla_step(q, k, v, gk, scale, initial_state)
         return o, (S if output_final_state else None)
