@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import statex_dist  # noqa: F401
-from statex_dist.models.loading import build_model, config_from_dict
+from statex_dist.models.loading import build_model, config_from_dict, save_as_fla
 
 
 def main() -> None:
@@ -28,11 +28,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = build_model(config_from_dict(dict(raw)), device=device).to(getattr(torch, args.dtype))
-    model.save_pretrained(args.out)
-    cfg = json.loads((Path(args.out) / "config.json").read_text())
-    cfg["model_type"] = raw["model_type"]  # as fla writes it: gla / mamba2
-    (Path(args.out) / "config.json").write_text(json.dumps(cfg, indent=2))
-    print(args.out)
+    print(save_as_fla(model, args.out))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
    multi-query associative recall (MQAR) sequences), written as jsonl;
 2. **tokenizer**: a small byte-level BPE trained on it (``data.tokenizer.train_tokenizer``), then the corpus
    is tokenized into MDS shards (``data.prepare.prepare_corpus``), exactly like ``statex data prepare``;
-3. **pre-train** a tiny GLA (optionally Mamba2) whose recurrent state is too small for the recall load, with the
+3. **pre-train** a tiny Mamba2 (the default; GLA with --family gla) whose recurrent state is too small for the recall load, with the
    real trainer (``train.run_training``, backend ``single``, fp32), then ``checkpoint.export_checkpoint``;
 4. **post-train two arms** from that export with the same data, steps and seed: LPT (no expansion) and StateX
    (``model.expand``: the chosen layers merged to one head and re-initialised, as in the paper);

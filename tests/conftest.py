@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import statex_dist  # noqa: F401  (registers the Auto classes)
-from statex_dist.models.loading import build_model, config_from_dict
+from statex_dist.models.loading import build_model, config_from_dict, save_as_fla
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,10 +34,4 @@ def family(request) -> str:
 @pytest.fixture
 def tiny_checkpoint(tmp_path, family) -> Path:
     """A tiny random checkpoint saved with ``save_pretrained`` under fla's model_type (``gla`` / ``mamba2``)."""
-    model = tiny_model(family)
-    out = tmp_path / f"{family}-base"
-    model.save_pretrained(out)
-    cfg = json.loads((out / "config.json").read_text())
-    cfg["model_type"] = family
-    (out / "config.json").write_text(json.dumps(cfg))
-    return out
+    return save_as_fla(tiny_model(family), tmp_path / f"{family}-base")

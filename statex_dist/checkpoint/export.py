@@ -9,9 +9,6 @@ model when it had any. ``statex_dist.models.loading.load_pretrained`` and, after
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,6 +17,7 @@ import yaml
 from statex_dist.checkpoint import manager
 from statex_dist.checkpoint.state_io import DS_TAG
 from statex_dist.models.loading import CheckpointError, build_model, config_from_dict, copy_tokenizer_files
+from statex_dist.utils.atomic import atomic_directory
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -58,7 +56,7 @@ def checkpoint_state_dict(ckpt: Path, model: torch.nn.Module) -> dict[str, torch
 def export_checkpoint(checkpoint_or_run_dir: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
     ckpt = resolve_checkpoint(checkpoint_or_run_dir)
     out = Path(out_dir)
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite:  # fail before the (slow) checkpoint read
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     config = config_from_dict(json.loads((ckpt / "model_config.json").read_text()))
     model = build_model(config, device="cpu", dtype=torch.float32)
@@ -73,9 +71,7 @@ def export_checkpoint(checkpoint_or_run_dir: str | Path, out_dir: str | Path, ov
                               f"unexpected {unexpected[:6]})")
     if tied:
         model.tie_weights()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp)
         train_cfg = yaml.safe_load((ckpt / "train_config.yaml").read_text()) if (ckpt / "train_config.yaml").is_file() else {}
         src = (train_cfg.get("model") or {}).get("path")
@@ -83,10 +79,4 @@ def export_checkpoint(checkpoint_or_run_dir: str | Path, out_dir: str | Path, ov
             copy_tokenizer_files(src, tmp)
         (tmp / "statex_training.json").write_text(json.dumps(
             {"checkpoint": str(ckpt), **manager.read_manifest(ckpt), "files": None}, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

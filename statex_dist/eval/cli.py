@@ -95,13 +95,13 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="the whole pipeline on a laptop CPU: data, tokenizer, pre-train, LPT vs StateX, eval",
-                       description="Generate data, train a tiny GLA whose state is too small, post-train LPT and "
+                       description="Generate data, train a tiny Mamba2 (or GLA) whose state is too small, post-train LPT and "
                                    "StateX arms with the same data/steps/seed, evaluate both, write a report.")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--quick", action="store_true", help="a one-minute smoke run (tests use it); numbers mean little")
     p.add_argument("--config", help="JSON of DemoConfig fields over the preset (see configs/demo/)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds; each repeats pre-training and both arms")
-    p.add_argument("--family", help="gla (default) and/or mamba2, comma-separated")
+    p.add_argument("--family", help="mamba2 (default) and/or gla, comma-separated")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count (longer = clearer)")
     p.add_argument("--overwrite", action="store_true", help="start over if --out exists")
     p.add_argument("--combine", nargs="+", metavar="RUN_DIR",

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from statex_dist.expansion.plan import ExpansionError, ExpansionPlan
@@ -23,6 +20,7 @@ from statex_dist.expansion.surgery import (
     layer_generator,
 )
 from statex_dist.models.loading import build_model, copy_tokenizer_files, family_of, load_pretrained
+from statex_dist.utils.atomic import atomic_directory
 
 
 def block_prefix(config, idx: int) -> str:
@@ -97,23 +95,15 @@ def expand_model(model, plan: ExpansionPlan):
 def expand_checkpoint(src: str | Path, dst: str | Path, plan: ExpansionPlan, overwrite: bool = False) -> Path:
     """``statex expand``: load ``src``, expand, write a Hugging Face directory ``dst`` atomically."""
     src, dst = Path(src), Path(dst)
-    if dst.exists() and not overwrite:
+    if dst.exists() and not overwrite:  # fail before loading the model
         raise FileExistsError(f"{dst} exists; pass --overwrite to replace it")
     model = load_pretrained(src)
     plan = ExpansionPlan(**{**plan.__dict__, "source": plan.source or str(src)})
     expanded = expand_model(model, plan)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    try:
+    with atomic_directory(dst, overwrite=overwrite) as tmp:
         expanded.save_pretrained(tmp)
         copy_tokenizer_files(src, tmp)
         (tmp / "statex_expansion.json").write_text(json.dumps(expanded.config.statex, indent=2))
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dst
 
 

@@ -107,6 +107,19 @@ def load_pretrained(path: str | Path, dtype: torch.dtype | None = None, device: 
     return model.to(device)
 
 
+def save_as_fla(model, out: str | Path) -> Path:
+    """``save_pretrained`` under fla's model_type (``gla`` / ``mamba2``): the layout of a user's fla checkpoint.
+
+    Tests and GPU benchmarks start from such directories because no pretrained weights can be downloaded.
+    """
+    out = Path(out)
+    model.save_pretrained(out)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["model_type"] = family_of(model.config)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    return out
+
+
 def copy_tokenizer_files(src: str | Path, dst: str | Path) -> list[str]:
     copied = []
     for name in TOKENIZER_FILES:

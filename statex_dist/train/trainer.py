@@ -306,8 +306,12 @@ def _fault_injection(step: int) -> None:
     hang = os.environ.get("STATEX_FAULT_HANG_AFTER_STEP")
     if hang is not None and step == int(hang):
         log.warning("fault injection: hanging after step %d", step)
-        while True:
-            time.sleep(3600)
+        # torchrun starts workers in sessions of their own, so killing the launcher's process group misses
+        # them: a parked rank leaves as soon as its parent is gone (or after 10 minutes), never outliving the job.
+        parent, deadline = os.getppid(), time.monotonic() + 600
+        while os.getppid() == parent and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os._exit(1)
 
 
 def _setup_logging(is_main: bool) -> None:

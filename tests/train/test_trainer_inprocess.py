@@ -13,7 +13,7 @@ import statex_dist  # noqa: F401  (registers the Auto classes)
 from statex_dist.config.io import from_dict
 from statex_dist.expansion.apply import expand_checkpoint, is_expanded_param
 from statex_dist.expansion.plan import ExpansionPlan
-from statex_dist.models.loading import build_model, config_from_dict
+from statex_dist.models.loading import build_model, config_from_dict, save_as_fla
 from statex_dist.train.api import run_training
 from statex_dist.train.config import TrainConfig
 from statex_dist.train.optim import GroupSpec, group_lr
@@ -23,13 +23,7 @@ from train_runs import REPO, losses, records, tiny_train_config
 def _base_checkpoint(tmp_path, family):
     raw = json.loads((REPO / "configs" / "models" / f"{family}-tiny.json").read_text())
     torch.manual_seed(123)
-    model = build_model(config_from_dict(raw), device="cpu")
-    out = tmp_path / f"{family}-base"
-    model.save_pretrained(out)
-    cfg = json.loads((out / "config.json").read_text())
-    cfg["model_type"] = family
-    (out / "config.json").write_text(json.dumps(cfg))
-    return out
+    return save_as_fla(build_model(config_from_dict(raw), device="cpu"), tmp_path / f"{family}-base")
 
 
 def _cfg(d: dict) -> TrainConfig:
