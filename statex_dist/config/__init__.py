@@ -1,0 +1,1 @@
+"""Strict YAML + key=value config loading into typed dataclasses (see io.py)."""
