@@ -1,0 +1,131 @@
+"""Helpers for training tests: a synthetic corpus, tiny configs, and runs in subprocesses (torchrun or python).
+
+Every run is a real ``statex train`` process; results are read back from ``metrics.jsonl`` and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 300
+
+
+def tiny_train_config(run_dir, corpus, family="gla", backend="fsdp", steps=6, global_rows=4, expand=True,
+                      seq_len=64, micro_batch=1, **extra) -> dict:
+    """A tiny CPU config: fp32 (bitwise comparisons), pad packing with one document per row (so 1 and 2 ranks
+    see exactly the same global batch), no shuffling, constant LR after a short warmup."""
+    cfg = {
+        "run_dir": str(run_dir),
+        "seed": 0,
+        "steps": steps,
+        "global_batch_tokens": global_rows * seq_len,
+        "model": {"config": str(REPO / "configs" / "models" / f"{family}-tiny.json")},
+        "data": {"sources": [{"kind": "mds", "path": str(corpus)}], "seq_len": seq_len,
+                 "micro_batch_size": micro_batch, "packing": "pad", "shuffle_buffer": 0, "num_workers": 0,
+                 "eos_id": 2},
+        "optim": {"lr": 3e-3, "weight_decay": 0.1, "grad_clip": 1.0},
+        "schedule": {"kind": "cosine", "warmup_steps": 2, "min_lr_ratio": 0.1},
+        "parallel": {"backend": backend},
+        "precision": {"mode": "fp32"},
+        "checkpoint": {"interval": 0, "keep_last": 3},
+        "logging": {"tensorboard": False, "progress_bar": False},
+    }
+    if expand:
+        cfg["model"]["expand"] = ({"layers": "0,2", "gla_heads": 1} if family == "gla"
+                                  else {"layers": "0,2", "mamba2_state_size": 32})
+    if backend == "deepspeed":
+        cfg["parallel"]["deepspeed_config"] = str(REPO / "configs" / "deepspeed" / "zero2.json")
+    for key, value in extra.items():
+        node = cfg
+        parts = key.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return cfg
+
+
+def write_config(cfg: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    e.setdefault("OMP_NUM_THREADS", "1")
+    e.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "statex_torch_extensions"))
+    e.pop("RANK", None), e.pop("WORLD_SIZE", None), e.pop("MASTER_ADDR", None)
+    return e
+
+
+def command(config: Path, nproc: int, overrides=()) -> list[str]:
+    if nproc == 1:
+        return [sys.executable, "-m", "statex_dist.cli", "train", "--config", str(config), *overrides]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+            "-m", "statex_dist.cli", "train", "--config", str(config), *overrides]
+
+
+def start(config: Path, nproc: int, log: Path, overrides=(), extra_env=None) -> subprocess.Popen:
+    f = open(log, "ab")
+    return subprocess.Popen(command(config, nproc, overrides), cwd=REPO, env={**env(), **(extra_env or {})}, stdout=f,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def run(config: Path, nproc: int, log: Path, overrides=(), expect_rc=0) -> int:
+    proc = start(config, nproc, log, overrides)
+    try:
+        rc = proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"run timed out; log:\n{log.read_text()[-4000:]}")
+    if expect_rc is not None and rc != expect_rc:
+        raise AssertionError(f"exit code {rc} (expected {expect_rc}); log:\n{log.read_text()[-6000:]}")
+    return rc
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    """Loss per step from metrics.jsonl (the last record of a step wins: a resumed run redoes steps)."""
+    out = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["step"]] = rec["loss"]
+    return out
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def run_and_kill_after_checkpoint(config: Path, nproc: int, log: Path, step: int) -> None:
+    """Start a run that parks after ``step`` (fault injection), SIGKILL its whole process group once checkpoint
+    ``step`` is published, and check that it really stopped there."""
+    run_dir = Path(yaml.safe_load(config.read_text())["run_dir"])
+    target = run_dir / "checkpoints" / f"step_{step:08d}" / "COMPLETE"
+    proc = start(config, nproc, log, extra_env={"STATEX_FAULT_HANG_AFTER_STEP": str(step)})
+    deadline = time.time() + TIMEOUT
+    while not target.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended (rc {proc.returncode}) before checkpoint {step}:\n{log.read_text()[-4000:]}")
+        if time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("no checkpoint before the timeout")
+        time.sleep(0.05)
+    time.sleep(0.5)  # the other ranks reach the hang too; nothing is written after the checkpoint
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert max(losses(run_dir)) == step, "the killed run went past the checkpoint step"
+    assert not (run_dir / "checkpoints" / f"step_{step + 1:08d}").exists()
+
+
+def log_text(run_dir: Path) -> str:
+    """The console log of the (last) run in ``run_dir``: ``<run_dir>.log`` next to it by our convention."""
+    return Path(str(run_dir) + ".log").read_text()
