@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The launcher scripts call `python`, `torchrun` and `deepspeed` from PATH: make them this interpreter's (the
+# project's virtual environment), as an activated environment would.
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
 
 @pytest.fixture(scope="session")
