@@ -44,7 +44,6 @@ def init_distributed(backend: str, device_kind: str = "auto", timeout_s: int = 1
     """
     if "RANK" not in os.environ and "SLURM_PROCID" in os.environ and "WORLD_SIZE" not in os.environ:
         raise RuntimeError("running under srun without torchrun: launch with slurm/post_train.sh (srun -> torchrun)")
-    rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     device = pick_device(device_kind, local_rank)

@@ -3,14 +3,14 @@ after SIGKILL, resume on another number of processes through a universal checkpo
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import torch
 
 pytest.importorskip("deepspeed")
 
-from train_runs import log_text, losses, run, run_and_kill_after_checkpoint, tiny_train_config, write_config  # noqa: E402
+from train_runs import (log_text, losses, resume_killed_run, run, run_and_kill_after_checkpoint, tiny_train_config,
+                        write_config)  # noqa: E402
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 STEPS, CKPT = 8, 4
@@ -43,9 +43,7 @@ def test_deepspeed_two_processes_match_one_and_learn(ds_runs):
 
 def test_deepspeed_exact_resume_after_sigkill(ds_runs):
     ref = losses(ds_runs["two"])
-    resumed = ds_runs["root"] / "resumed_same"
-    shutil.copytree(ds_runs["killed"], resumed)
-    run(ds_runs["killed_config"], 2, ds_runs["root"] / "resumed_same.log", [f"run_dir={resumed}"])
+    resumed = resume_killed_run(ds_runs, "resumed_same", 2)
     got = losses(resumed)
     assert f"start at step {CKPT} (resumed from" in log_text(resumed)
     for step in range(CKPT + 1, STEPS + 1):
@@ -54,9 +52,7 @@ def test_deepspeed_exact_resume_after_sigkill(ds_runs):
 
 def test_deepspeed_resume_on_one_process_via_universal_checkpoint(ds_runs):
     ref = losses(ds_runs["two"])
-    resumed = ds_runs["root"] / "resumed_one"
-    shutil.copytree(ds_runs["killed"], resumed)
-    run(ds_runs["killed_config"], 1, ds_runs["root"] / "resumed_one.log", [f"run_dir={resumed}"])
+    resumed = resume_killed_run(ds_runs, "resumed_one", 1)
     got = losses(resumed)
     assert (resumed / "checkpoints" / f"step_{CKPT:08d}" / "ds_universal").is_dir()
     for step in range(CKPT + 1, STEPS + 1):

@@ -3,12 +3,12 @@ different number of processes), export of a 2-process run."""
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 import torch
 
-from train_runs import log_text, losses, run, run_and_kill_after_checkpoint, tiny_train_config, write_config
+from train_runs import (log_text, losses, resume_killed_run, run, run_and_kill_after_checkpoint, tiny_train_config,
+                        write_config)
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 STEPS, CKPT = 8, 4
@@ -46,9 +46,7 @@ def test_loss_goes_down_gla(gla_runs):
 
 def test_exact_resume_after_sigkill_same_world(gla_runs):
     ref = losses(gla_runs["two"])
-    resumed = gla_runs["root"] / "resumed_same"
-    shutil.copytree(gla_runs["killed"], resumed)
-    run(gla_runs["killed_config"], 2, gla_runs["root"] / "resumed_same.log", [f"run_dir={resumed}"])
+    resumed = resume_killed_run(gla_runs, "resumed_same", 2)
     got = losses(resumed)
     assert f"start at step {CKPT} (resumed from" in log_text(resumed)
     for step in range(CKPT + 1, STEPS + 1):
@@ -57,9 +55,7 @@ def test_exact_resume_after_sigkill_same_world(gla_runs):
 
 def test_resume_on_one_process_from_two(gla_runs):
     ref = losses(gla_runs["two"])
-    resumed = gla_runs["root"] / "resumed_one"
-    shutil.copytree(gla_runs["killed"], resumed)
-    run(gla_runs["killed_config"], 1, gla_runs["root"] / "resumed_one.log", [f"run_dir={resumed}"])
+    resumed = resume_killed_run(gla_runs, "resumed_one", 1)
     got = losses(resumed)
     assert f"start at step {CKPT} (resumed from" in log_text(resumed)
     for step in range(CKPT + 1, STEPS + 1):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +130,11 @@ def run_and_kill_after_checkpoint(config: Path, nproc: int, log: Path, step: int
 def log_text(run_dir: Path) -> str:
     """The console log of the (last) run in ``run_dir``: ``<run_dir>.log`` next to it by our convention."""
     return Path(str(run_dir) + ".log").read_text()
+
+
+def resume_killed_run(runs: dict, name: str, nproc: int) -> Path:
+    """Copy the SIGKILLed run directory of ``runs`` and resume it with ``nproc`` processes; return the copy."""
+    resumed = runs["root"] / name
+    shutil.copytree(runs["killed"], resumed)
+    run(runs["killed_config"], nproc, runs["root"] / f"{name}.log", [f"run_dir={resumed}"])
+    return resumed

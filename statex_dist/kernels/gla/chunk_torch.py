@@ -85,7 +85,6 @@ def chunk_gla_torch(
     Returns ``(o [B, T, H, V] in q's dtype, final_state or None)``; accumulation is fp32 (fp64 for fp64 inputs).
     """
     B, T, H, K = q.shape
-    V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
     dtype = q.dtype
     ct = torch.float64 if dtype == torch.float64 else torch.float32
