@@ -10,9 +10,8 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from train_runs import REPO, TIMEOUT, losses, run, start, tiny_train_config, write_config
+from train_runs import REPO, TIMEOUT, assert_run_equals_statex_expand, losses, run, start, tiny_train_config, write_config
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 EXIT_REQUEUE = 75
@@ -71,8 +70,6 @@ def test_stop_file_under_torchrun(tmp_path, synthetic_corpus):
 
 @pytest.mark.parametrize("family,backend", [("gla", "fsdp"), ("mamba2", "fsdp"), ("gla", "zero3"), ("mamba2", "zero3")])
 def test_two_rank_initialisation_equals_statex_expand(tmp_path, family, backend):
-    from statex_dist.checkpoint.export import export_checkpoint
-    from statex_dist.expansion.apply import expand_checkpoint
     from statex_dist.expansion.plan import ExpansionPlan
     from statex_dist.models.loading import build_model, config_from_dict
     from statex_dist.train.synthetic import write_synthetic_corpus
@@ -101,9 +98,5 @@ def test_two_rank_initialisation_equals_statex_expand(tmp_path, family, backend)
         assert " 0 read as row slices" not in text
     else:
         assert "ZeRO-3, gathered one parameter at a time" in text
-    ours = load_file(str(export_checkpoint(tmp_path / "run", tmp_path / "ours") / "model.safetensors"))
     plan = ExpansionPlan(layers="every:2", seed=3, gla_heads=1, mamba2_state_size=32)
-    ref = load_file(str(expand_checkpoint(base, tmp_path / "ref", plan) / "model.safetensors"))
-    assert set(ours) == set(ref)
-    for k in ref:
-        assert torch.equal(ours[k], ref[k]), k
+    assert_run_equals_statex_expand(tmp_path / "run", base, plan, tmp_path)

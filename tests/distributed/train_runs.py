@@ -138,3 +138,21 @@ def resume_killed_run(runs: dict, name: str, nproc: int) -> Path:
     shutil.copytree(runs["killed"], resumed)
     run(runs["killed_config"], nproc, runs["root"] / f"{name}.log", [f"run_dir={resumed}"])
     return resumed
+
+
+def assert_run_equals_statex_expand(run_dir: Path, base: Path, plan, out: Path) -> dict:
+    """Export ``run_dir`` and ``statex expand`` ``base`` with ``plan``: the two weight files are identical.
+
+    Returns the expanded weights (the reference)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from statex_dist.checkpoint.export import export_checkpoint
+    from statex_dist.expansion.apply import expand_checkpoint
+
+    ours = load_file(str(export_checkpoint(run_dir, out / "ours") / "model.safetensors"))
+    ref = load_file(str(expand_checkpoint(base, out / "ref", plan) / "model.safetensors"))
+    assert set(ours) == set(ref)
+    for k in ref:
+        assert torch.equal(ours[k], ref[k]), k
+    return ref

@@ -11,13 +11,13 @@ from safetensors.torch import load_file
 
 import statex_dist  # noqa: F401  (registers the Auto classes)
 from statex_dist.config.io import from_dict
-from statex_dist.expansion.apply import expand_checkpoint, is_expanded_param
+from statex_dist.expansion.apply import is_expanded_param
 from statex_dist.expansion.plan import ExpansionPlan
 from statex_dist.models.loading import build_model, config_from_dict, save_as_fla
 from statex_dist.train.api import run_training
 from statex_dist.train.config import TrainConfig
 from statex_dist.train.optim import GroupSpec, group_lr
-from train_runs import REPO, losses, records, tiny_train_config
+from train_runs import REPO, assert_run_equals_statex_expand, losses, records, tiny_train_config
 
 
 def _base_checkpoint(tmp_path, family):
@@ -33,19 +33,14 @@ def _cfg(d: dict) -> TrainConfig:
 @pytest.mark.parametrize("family", ["gla", "mamba2"])
 def test_trainer_initialisation_equals_statex_expand(tmp_path, synthetic_corpus, family):
     """With every group frozen for the only step, the exported weights are the trainer's initial weights."""
-    from statex_dist.checkpoint.export import export_checkpoint
 
     base = _base_checkpoint(tmp_path, family)
     d = tiny_train_config(tmp_path / "run", synthetic_corpus, family, backend="single", steps=1, global_rows=1,
                           optim__expanded_freeze_steps=1, optim__inherited_freeze_steps=1)
     d["model"] = {"path": str(base), "expand": {"layers": "0,2", "seed": 7, "gla_heads": 1, "mamba2_state_size": 32}}
     run_training(_cfg(d))
-    ours = load_file(str(export_checkpoint(tmp_path / "run", tmp_path / "export") / "model.safetensors"))
     plan = ExpansionPlan(layers="0,2", seed=7, gla_heads=1, mamba2_state_size=32)
-    ref = load_file(str(expand_checkpoint(base, tmp_path / "expanded", plan) / "model.safetensors"))
-    assert set(ours) == set(ref)
-    for k in ref:
-        assert torch.equal(ours[k], ref[k]), k
+    ref = assert_run_equals_statex_expand(tmp_path / "run", base, plan, tmp_path)
     base_w = load_file(str(base / "model.safetensors"))
     changed = [k for k in ref if k in base_w and (base_w[k].shape != ref[k].shape or not torch.equal(base_w[k], ref[k]))]
     assert changed, "the expansion should have re-initialised some tensors"
