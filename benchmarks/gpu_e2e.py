@@ -2,6 +2,7 @@
 
 Parts (``--parts``, comma separated):
   logits  fla's GLAForCausalLM / Mamba2ForCausalLM vs ours on the same weights (foundation contract)
+  fused   our models with fla's fused norm / SwiGLU ops (the CUDA default) vs our PyTorch modules, same weights
   speed   GLA-1.3B training step, B=4 x T=4096, bf16 autocast, fp32 params, fused AdamW: stock fla (original),
           ours (original), ours (StateX: layers 0, 6, 12, 18 merged); plus the Mamba2-1.3B step at equal tokens
   long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
@@ -12,6 +13,7 @@ Weights are random (no Hub): speed and memory do not depend on their values.
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import time
@@ -122,6 +124,8 @@ def free(*objs):
 LOGIT_DTYPES = ("float32", "bfloat16")
 LOGIT_MODELS = ("gla", "mamba2")
 LOGIT_SEQ = 2048
+SPEED_VARIANTS: tuple[str, ...] = ()  # --speed-variants: kinds (ours, ours-mamba2, fla, fla-mamba2); empty = all
+LONG_MODELS: tuple[str, ...] = ("gla", "mamba2")
 
 
 def part_logits(out: list[str]) -> None:
@@ -158,6 +162,35 @@ def part_logits(out: list[str]) -> None:
     out.append("")
 
 
+def part_fused(out: list[str]) -> None:
+    """fla's fused norm / SwiGLU ops (CUDA default) against our PyTorch versions on the same weights."""
+    out.append("## Fused (fla Triton norms, SwiGLU) vs PyTorch modules, same weights, bf16 autocast\n")
+    out.append("| model | loss fused | loss torch | logits rel. RMS diff | grads rel. L2 diff (max over params) |")
+    out.append("|---|---|---|---|---|")
+    T = 2048 if not TINY else 64
+    for name in ("gla-1.3b", "mamba2-1.3b"):
+        over = dict(num_hidden_layers=4)
+        torch.manual_seed(0)
+        fused = build_model(shipped(name, **over), device=DEVICE).train()
+        plain = copy.deepcopy(fused)
+        for mod in plain.modules():  # the modules' switch (the config flags also rename fla's norm parameters)
+            if hasattr(mod, "fused"):
+                mod.fused = False
+        ids = torch.randint(0, fused.config.vocab_size - 1, (2, T), device=DEVICE)
+        res = []
+        for m in (fused, plain):
+            with torch.autocast(DEVICE, dtype=torch.bfloat16):
+                o = m(input_ids=ids, labels=ids)
+            o.loss.backward()
+            res.append((o.loss.item(), o.logits.float(), {n: p.grad.float() for n, p in m.named_parameters()}))
+        (la, xa, ga), (lb, xb, gb) = res
+        rel = ((xa - xb).pow(2).mean().sqrt() / xb.pow(2).mean().sqrt()).item()
+        gmax = max(((ga[n] - gb[n]).norm() / gb[n].norm().clamp_min(1e-30)).item() for n in gb)
+        out.append(f"| {name} (4 layers) | {la:.5f} | {lb:.5f} | {rel:.2e} | {gmax:.2e} |")
+        free(fused, plain)
+    out.append("")
+
+
 def part_speed(out: list[str], steps: int, warmup: int) -> None:
     from fla.models import GLAConfig, GLAForCausalLM
 
@@ -169,23 +202,31 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
     results = {}
     variants = [
-        ("stock fla GLAForCausalLM (original)", "fla", None),
         ("statex_dist, original", "ours", base_cfg),
         ("statex_dist, StateX (0,6,12,18 merged)", "ours", statex_cfg),
-        ("statex_dist, Mamba2-1.3B (original)", "ours", shipped("mamba2-1.3b")),
-        ("statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours",
+        ("statex_dist, Mamba2-1.3B (original)", "ours-mamba2", shipped("mamba2-1.3b")),
+        ("statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2",
          expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
+        # last: fla's first call autotunes for minutes; a killed run keeps the rows above
+        ("stock fla GLAForCausalLM (original)", "fla", None),
+        ("stock fla Mamba2ForCausalLM (original; torch fallback, no mamba_ssm)", "fla-mamba2", None),
     ]
     for label, kind, cfg in variants:
+        if SPEED_VARIANTS and kind not in SPEED_VARIANTS and label not in SPEED_VARIANTS:
+            continue
         torch.manual_seed(0)
-        if kind == "fla":
-            raw = json.loads((REPO / "configs" / "models" / "gla-1.3b.json").read_text())
+        if kind.startswith("fla"):
+            from fla.models import Mamba2Config, Mamba2ForCausalLM
+
+            name, cfg_cls, model_cls = (("gla-1.3b", GLAConfig, GLAForCausalLM) if kind == "fla" else
+                                        ("mamba2-1.3b", Mamba2Config, Mamba2ForCausalLM))
+            raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
             raw.pop("model_type")
             if TINY:
                 continue  # fla's models need CUDA for a forward
             with torch.device(DEVICE):
-                model = GLAForCausalLM(GLAConfig(**raw))
-            flop_cfg = base_cfg
+                model = model_cls(cfg_cls(**raw))
+            flop_cfg = shipped(name)
         else:
             model = build_model(cfg, device=DEVICE)
             flop_cfg = cfg
@@ -204,7 +245,7 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
                    f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
         free(model)
     tps = {label: r["tokens_per_s"] for label, r in results.items()}
-    fla, ours, sx = (tps.get(variants[i][0]) for i in range(3))
+    ours, sx, fla = (tps.get(variants[i][0]) for i in (0, 1, 4))
     if ours and sx:
         out.append(f"\nStateX / original (ours): {sx / ours:.3f}")
     if ours and fla:
@@ -223,6 +264,8 @@ def part_long(out: list[str], steps: int) -> None:
          expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
     ]
     for label, cfg in cases:
+        if not any(m in cfg.model_type for m in LONG_MODELS):
+            continue
         torch.manual_seed(0)
         model = build_model(cfg, device=DEVICE).train()
         enable_block_checkpointing(model)
@@ -237,7 +280,7 @@ def part_long(out: list[str], steps: int) -> None:
 
 
 def main() -> None:
-    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ
+    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, LONG_MODELS
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
@@ -247,7 +290,12 @@ def main() -> None:
     parser.add_argument("--logit-dtypes", default="float32,bfloat16")
     parser.add_argument("--logit-models", default="gla,mamba2")
     parser.add_argument("--logit-seq", type=int, default=2048)
+    parser.add_argument("--speed-variants", default="",
+                        help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
+    parser.add_argument("--long-models", default="gla,mamba2")
     args = parser.parse_args()
+    LONG_MODELS = tuple(args.long_models.split(","))
+    SPEED_VARIANTS = tuple(v for v in args.speed_variants.split(",") if v)
     LOGIT_DTYPES, LOGIT_MODELS = tuple(args.logit_dtypes.split(",")), tuple(args.logit_models.split(","))
     LOGIT_SEQ = args.logit_seq
     TINY, DEVICE = args.tiny, ("cpu" if args.tiny else "cuda")
@@ -256,7 +304,8 @@ def main() -> None:
     out.append(f"# statex_dist GPU end-to-end ({device_name}, torch {torch.__version__})\n")
     for part in args.parts.split(","):
         t0 = time.time()
-        {"logits": lambda: part_logits(out), "speed": lambda: part_speed(out, args.steps, args.warmup),
+        {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
+         "speed": lambda: part_speed(out, args.steps, args.warmup),
          "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
         out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
 

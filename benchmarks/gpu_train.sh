@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Trainer runs on 1-2 GPUs of one node (issue 7 run 3; the x8 run of issue 8 uses the same steps with NGPU=8):
-#   FSDP at world size 1 and 2, DeepSpeed ZeRO-2 / ZeRO-3 at world size 2, a checkpoint saved at world size 2 and
-#   resumed (losses compared step by step), and export to a Hugging Face directory that loads.
+# Trainer runs on 1-2 GPUs of one node (issue 7 runs 1 and 3; the x8 run of issue 8 uses the same steps, NGPU=8):
+#   StateX and the original model at world size 1 (FSDP and `single`), FSDP and DeepSpeed ZeRO-2 / ZeRO-3 at world
+#   size NGPU, a checkpoint saved at world size NGPU and resumed (losses compared step by step), and export to a
+#   Hugging Face directory that loads.
 # usage: benchmarks/gpu_train.sh OUT_DIR [NGPU]      (runs from the repo root; needs statex_dist importable)
 set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_train.sh OUT_DIR [NGPU]}
@@ -17,11 +18,14 @@ PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/work/torch_extensions}
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu_train.log"; }
-run() {  # name world_size overrides...
+run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the rendezvous port)
   local name=$1 ws=$2; shift 2
-  log "run $name (world size $ws): $*"
+  log "run $name (world size $ws${GPUS:+, GPUs $GPUS}): $*"
   local t0=$SECONDS
-  timeout ${RUN_TIMEOUT:-300} $PY -m torch.distributed.run --standalone --nproc-per-node "$ws" -m statex_dist.cli train --config $CFG \
+  [ "$name" = fsdp-resume ] || rm -rf "runs/$name"  # a stale run directory would be resumed, not rerun
+  CUDA_VISIBLE_DEVICES=${GPUS:-${CUDA_VISIBLE_DEVICES:-}} timeout ${RUN_TIMEOUT:-300} \
+    $PY -m torch.distributed.run --nnodes 1 --nproc-per-node "$ws" --master-port "${PORT:-29500}" \
+    -m statex_dist.cli train --config $CFG \
     run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \
     data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
@@ -35,10 +39,26 @@ VOCAB=$($PY -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])
 log "inputs ready"
 
 NOCKPT=(checkpoint.interval=1000 checkpoint.save_at_end=false)
-RUNS=${RUNS:-single fsdp1 fsdp resume zero2 zero3}  # a subset when device time is short
+RUNS=${RUNS:-ws1 fsdp resume zero2 zero3}  # a subset when device time is short
 want() { [[ " $RUNS " == *" $1 "* ]]; }
-want fsdp1 && run fsdp-ws1 1 "${NOCKPT[@]}"
-want single && run single-ws1 1 parallel.backend=single "${NOCKPT[@]}"
+# One GPU: StateX and the original model (model.expand=null) through FSDP at world size 1 and the single
+# backend. With two GPUs the StateX and original runs go side by side, one per GPU (separate processes).
+ORIG=(model.expand=null)
+ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or after it on GPU 0)
+  local name=$1; shift
+  if [ "$NGPU" -ge 2 ]; then
+    GPUS=0 PORT=29511 run "$name" 1 "$@" &
+    GPUS=1 PORT=29512 run "$name-original" 1 "${ORIG[@]}" "$@" &
+    wait
+  else
+    GPUS=0 run "$name" 1 "$@"
+    GPUS=0 run "$name-original" 1 "${ORIG[@]}" "$@"
+  fi
+}
+if want ws1; then
+  ws1_pair fsdp-ws1 "${NOCKPT[@]}"
+  ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}"
+fi
 if [ "$NGPU" -ge 2 ]; then
   want fsdp && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3
   # Resume: a new run directory holding only the step-3 checkpoint (hard links: no copy of the 16 GB state),

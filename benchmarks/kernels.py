@@ -7,7 +7,9 @@ Sections:
   time    fwd+bwd and fwd medians (triton.testing.do_bench), bf16: ours vs fla chunk_gla, original and merged shapes
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
-  ssd     Mamba2 SSD fwd+bwd at d_state 128 and 512 (fla chunk_simple_gla mapping; our torch path for reference)
+  ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd: ours
+          (Triton GLA kernels via ssd/triton_gla.py) vs fla chunk_simple_gla vs torch (T <= 2048 only);
+          peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
 Writes kernels_h200.md and kernels.json to --out.
 """
 from __future__ import annotations
@@ -61,8 +63,13 @@ def impls():
 
     from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
 
-    def ours(chunk_size=None):
-        return lambda q, k, v, g: chunk_gla_triton(q, k, v, g, chunk_size=chunk_size)
+    def ours(chunk_size=None, walk=None):
+        def run(q, k, v, g):
+            # walk tiles through the Tiles.pick tuning hook (read at every call)
+            os.environ.pop("STATEX_GLA_WALK", None) if walk is None else os.environ.update(STATEX_GLA_WALK=walk)
+            return chunk_gla_triton(q, k, v, g, chunk_size=chunk_size)
+
+        return run
 
     return {"fla": lambda q, k, v, g: chunk_gla(q, k, v, g), "ours": ours}
 
@@ -87,7 +94,7 @@ def section_time(results, variants, with_fla="none"):
     rows = []
     for name, shape in [("original", ORIGINAL), ("merged", MERGED)]:
         ins, do = gla_inputs(*shape)
-        todo = [("ours", f"CH={c or 'default'}", fns["ours"](c)) for c in variants[name]]
+        todo = [("ours", label, fns["ours"](c, walk)) for label, c, walk in variants[name]]
         if with_fla == "all" or (with_fla == "original" and name == "original"):
             todo.append(("fla", "chunk_gla", fns["fla"]))
         for impl, label, fn in todo:
@@ -235,33 +242,139 @@ def _fla_only(results):
     print("FLAROW " + json.dumps(row), flush=True)
 
 
-def section_ssd(results):
+# Mamba2-1.3B layer: d_model 2048, expand 2, head dim 64 -> 64 heads; one group of B/C; d_state 128 (and 512)
+SSD_LAYER = dict(b=4, H=64, P=64, G=1)
+SSD_STATES = (128, 512)
+SSD_LENGTHS = (2048, 4096, 8192)
+SSD_TORCH_MAX_T = 2048  # the chunked torch path (fp32 [L, L] decays, per-chunk states under autograd) only up to here
+# correctness vs float64: (label, b, T, H, cu_seqlens), P and G from SSD_LAYER
+SSD_CHECK = [("T300", 1, 300, 8, None), ("packed-1-119-180", 1, 300, 8, [0, 1, 120, 300])]
+SSD_TOL = {torch.bfloat16: 2.5e-2, torch.float32: 1e-4}
+
+
+def _ssd_inputs(b, T, H, P, G, N, device, dtype, n_states=None, seed=0):
+    """x, B, C in dtype; dt (softplus, ~0.13 mean), A (Mamba2's init range -16..-1) and h0 in fp32."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(b, T, H, P, device=device, dtype=dtype, generator=g)
+    dt = torch.nn.functional.softplus(torch.randn(b, T, H, device=device, generator=g) - 2)
+    A = -(1 + 15 * torch.rand(H, device=device, generator=g))
+    Bm, Cm = (torch.randn(b, T, G, N, device=device, dtype=dtype, generator=g) for _ in range(2))
+    h0 = torch.randn(n_states or b, H, P, N, device=device, generator=g)
+    return x, dt, A, Bm, Cm, h0
+
+
+def _md(rows) -> str:
+    cols = list(dict.fromkeys(c for r in rows for c in r))
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+                     + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
+
+
+def _ssd_check(device, backends, check, states):
+    """Each backend vs chunk_ssd_torch in float64 on the same (rounded) inputs: y, final state, every gradient."""
+    from kernel_testing import rel_err
+
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+
+    P, G = SSD_LAYER["P"], SSD_LAYER["G"]
+    names = ["y", "ht", "dx", "ddt", "dA", "dB", "dC", "dh0"]
+    rows = []
+    for label, b, T, H, cu in check:
+        for N in states:
+            for dtype in (torch.bfloat16, torch.float32):
+                ins = _ssd_inputs(b, T, H, P, G, N, device, dtype, n_states=len(cu) - 1 if cu else None)
+                cu_t = None if cu is None else torch.tensor(cu, device=device, dtype=torch.int32)
+                ref_in = [t.double().requires_grad_() for t in ins]
+                y_r, ht_r = chunk_ssd_torch(*ref_in[:5], 64, ref_in[5], True, cu_t)
+                dy = torch.randn_like(y_r).to(dtype)
+                dht = torch.randn_like(ht_r).float()
+                ref = [y_r, ht_r, *torch.autograd.grad([y_r, ht_r], ref_in, [dy.double(), dht.double()])]
+                for backend in backends:
+                    row = dict(case=label, N=N, dtype=str(dtype).replace("torch.", ""), backend=backend)
+                    try:
+                        a = [t.clone().requires_grad_() for t in ins]
+                        y, ht = ops.ssd_attention(*a[:5], initial_state=a[5], output_final_state=True,
+                                                  cu_seqlens=cu_t, backend=backend)
+                        got = [y, ht, *torch.autograd.grad([y, ht], a, [dy, dht])]
+                        errs = {n: rel_err(g, r) for n, g, r in zip(names, got, ref)}
+                        worst = max(errs.values(), key=lambda e: float("inf") if e != e else e)  # NaN first
+                        row.update(ok=all(e <= SSD_TOL[dtype] for e in errs.values()), max_err=f"{worst:.1e}",
+                                   **{n: f"{e:.1e}" for n, e in errs.items()})
+                    except Exception as e:  # noqa: BLE001 - report and go on
+                        row.update(ok=False, error=repr(e)[:300])
+                    rows.append(row)
+                    log(f"ssd check {row}")
+                del ins, ref_in, ref
+    return rows
+
+
+def _ssd_time(device, backends, lengths, states, torch_max_t, timer):
+    """fwd+bwd and fwd medians, first-call seconds and peak memory of each backend at the layer shape."""
     from statex_dist.kernels import ops
 
+    b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
+    cuda = device == "cuda"
     rows = []
-    b, T, H, P, G = 4, 4096, 64, 64, 1
-    for N in (128, 512):
-        x = torch.randn(b, T, H, P, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-        dt = torch.nn.functional.softplus(torch.randn(b, T, H, device="cuda") - 2).requires_grad_()
-        A = (-torch.rand(H, device="cuda") * 4 - 0.5).requires_grad_()
-        Bm, Cm = (torch.randn(b, T, G, N, device="cuda", dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
-        dy = torch.randn_like(x)
-        ins = [x, dt, A, Bm, Cm]
-        for backend in ("fla", "torch"):
-            fn = lambda *a, _b=backend: ops.ssd_attention(*a, backend=_b)  # noqa: E731
-            try:
-                t_cold = time.time()
-                fwd_bwd(fn, ins, dy)()
-                torch.cuda.synchronize()
-                cold = time.time() - t_cold
-                t = time_ms(fwd_bwd(fn, ins, dy), rep=100)
-                rows.append(dict(d_state=N, backend=backend, fwd_bwd_ms=round(t, 3), first_call_s=round(cold, 1)))
-            except Exception as e:  # noqa: BLE001 - report and go on
-                rows.append(dict(d_state=N, backend=backend, error=repr(e)[:300]))
-            log(f"ssd {rows[-1]}")
-        del x, dt, A, Bm, Cm, dy, ins
-        torch.cuda.empty_cache()
-    results["ssd"] = rows
+    for N in states:
+        for T in lengths:
+            for backend in backends:
+                row = dict(N=N, T=T, b=b, H=H, P=P, G=G, backend=backend)
+                if backend == "torch" and T > torch_max_t:
+                    continue  # guard: too slow and too large to be worth timing
+                ins = dy = run = fn = None
+                try:
+                    x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, device, torch.bfloat16)
+                    ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
+                    dy = torch.randn_like(x)
+                    fn = lambda *a, _b=backend: ops.ssd_attention(*a, backend=_b)  # noqa: E731
+                    run = fwd_bwd(fn, ins, dy)
+                    if cuda:
+                        torch.cuda.synchronize()
+                        base = torch.cuda.memory_allocated()
+                        torch.cuda.reset_peak_memory_stats()
+                    t_cold = time.time()
+                    run()
+                    if cuda:
+                        torch.cuda.synchronize()
+                        row["peak_gib"] = round((torch.cuda.max_memory_allocated() - base) / 2**30, 2)
+                    row["first_call_s"] = round(time.time() - t_cold, 1)
+                    row["fwd_bwd_ms"] = round(timer(run), 3)
+                    with torch.no_grad():
+                        row["fwd_ms"] = round(timer(lambda: fn(*ins)), 3)
+                except Exception as e:  # noqa: BLE001 - report and go on
+                    row["error"] = repr(e)[:300]
+                rows.append(row)
+                log(f"ssd time {row}")
+                ins = dy = run = fn = None  # free the inputs before the next variant
+                if cuda:
+                    torch.cuda.empty_cache()
+    return rows
+
+
+def _wall_ms(run, reps=3):
+    """Median wall-clock ms (CPU dry runs: do_bench needs a GPU)."""
+    ts = []
+    for _ in range(reps):
+        t0 = time.time()
+        run()
+        ts.append((time.time() - t0) * 1000)
+    return sorted(ts)[len(ts) // 2]
+
+
+def section_ssd(results, device="cuda", backends=("triton", "fla", "torch"), lengths=SSD_LENGTHS,
+                states=SSD_STATES, check=SSD_CHECK, torch_max_t=SSD_TORCH_MAX_T):
+    """Mamba2 SSD: ours (the Triton GLA kernels through ssd/triton_gla.py), fla's chunk_simple_gla and the torch
+    path, all through ops.ssd_attention. Correctness first (small shapes), then timing at the layer shape.
+    The arguments other than ``results`` exist for CPU dry runs of this code at tiny sizes (tests/ or by hand):
+    e.g. ``device="cpu", backends=("torch",), lengths=(70,)`` with a smaller ``SSD_LAYER``."""
+    timer = (lambda run: time_ms(run, rep=100)) if device == "cuda" else _wall_ms
+    results["ssd_check"] = _ssd_check(device, backends, check, states)
+    # a backend that raised in the check is not timed (fla refuses Hopper + triton < 3.7.1 only after autotuning)
+    failed = {r["backend"]: r["error"] for r in results["ssd_check"] if "error" in r}
+    results["ssd"] = _ssd_time(device, [b for b in backends if b not in failed], lengths, states, torch_max_t, timer)
+    results["ssd"] += [dict(backend=b, error="not timed: raised in ssd_check: " + e[:200]) for b, e in failed.items()]
+    print("\n## ssd_check\n\n" + _md(results["ssd_check"]) + "\n\n## ssd\n\n" + _md(results["ssd"]) + "\n",
+          flush=True)
 
 
 def to_markdown(results) -> str:
@@ -283,13 +396,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--sections", default="check,time,cold,memory,ssd")
-    ap.add_argument("--variants-original", default="default")
+    ap.add_argument("--variants-original", default="default",
+                    help="';'-separated variants: default, CH=N, walk=BK,BV,warps[,rows,stages], joined by ':'")
     ap.add_argument("--variants-merged", default="default")
     ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     args = ap.parse_args()
-    parse = lambda s: [None if c == "default" else int(c) for c in s.split(",")]  # noqa: E731
+    def parse(spec):
+        """'default;CH=128;walk=128,128,8,64,3;CH=256:walk=...' -> [(label, chunk_size, walk tiles)]"""
+        out = []
+        for item in spec.split(";"):
+            fields = dict(f.split("=", 1) for f in item.split(":") if "=" in f)
+            out.append((item, int(fields["CH"]) if "CH" in fields else None, fields.get("walk")))
+        return out
+
     import triton
 
     try:

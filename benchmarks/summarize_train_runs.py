@@ -7,6 +7,7 @@ Throughput is the median over steps after the first two (compile and autotune ha
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -35,12 +36,15 @@ def main(out: Path) -> None:
         mfu = " / ".join(f"{100 * v:.1f}%" if v is not None else "n/a" for v in mfus)
         print(f"| {name} | {recs[-1]['step']} | {tps:,.0f} | {tpd:,.0f} | {step:.3f} | {peak:.1f} | {mfu} | "
               f"{recs[-1]['loss']:.4f} |")
+    for name in ("fsdp-ws1", "single-ws1"):
+        if name in per_gpu and f"{name}-original" in per_gpu:
+            print(f"\nStateX / original ({name}): {per_gpu[name] / per_gpu[name + '-original']:.3f}")
     base = per_gpu.get("fsdp-ws1")
     if base:
         for name, tpd in per_gpu.items():
-            if "ws1" not in name:
+            if "ws1" not in name and "resume" not in name:
                 print(f"\nscaling efficiency {name} vs fsdp-ws1 (per GPU): {tpd / base:.3f}")
-    full = next((n for n in runs if n.startswith("fsdp-ws") and n != "fsdp-ws1"), None)
+    full = next((n for n in runs if re.fullmatch(r"fsdp-ws([2-9]|\d\d+)", n)), None)
     for resumed in ("fsdp-resume",):
         if full in runs and resumed in runs:
             a = {r["step"]: r["loss"] for r in runs[full]}

@@ -5,7 +5,8 @@
 2. **tokenizer**: a small byte-level BPE trained on it (``data.tokenizer.train_tokenizer``), then the corpus
    is tokenized into MDS shards (``data.prepare.prepare_corpus``), exactly like ``statex data prepare``;
 3. **pre-train** a tiny Mamba2 (the default; GLA with --family gla) whose recurrent state is too small for the recall load, with the
-   real trainer (``train.run_training``, backend ``single``, fp32), then ``checkpoint.export_checkpoint``;
+   real trainer (``train.run_training``, backend ``single``; fp32 on the CPU by default, ``device`` and
+   ``precision`` choose a GPU and bf16: ``configs/demo/gpu.json``), then ``checkpoint.export_checkpoint``;
 4. **post-train two arms** from that export with the same data, steps and seed: LPT (no expansion) and StateX
    (``model.expand``: the chosen layers merged to one head and re-initialised, as in the paper);
 5. **evaluate** base, LPT and StateX with ``statex eval``'s runner (MQAR by number of pairs, NIAH/passkey,
@@ -29,6 +30,10 @@ from statex_dist.eval import tasks as T
 
 log = logging.getLogger("statex.demo")
 
+DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "mixed_bf16", "pure_bf16")  # train.config.PrecisionConfig.mode
+EVAL_DTYPES = ("float32", "bfloat16", "float16")  # eval.runner.EvalConfig.dtype
+
 
 @dataclass
 class DemoConfig:
@@ -49,6 +54,11 @@ class DemoConfig:
     gate_bias_init: float | None = 4.0
     """GLA: start the forget-gate bias here (decay close to 1, long memory at step 0). A tiny model trained
     for minutes does not learn to open its gates from fla's default init in time; None keeps that init."""
+    gate_decay_range: list[float] | None = None
+    """GLA, instead of ``gate_bias_init``: ``[d_min, d_max]``, the per-step decays the key channels start with,
+    spread geometrically in time scale (-1/ln d) across each layer's channels, head-major (head 0 forgets
+    fastest). A channel near 0.05 can copy the previous token (GLA has no short convolution), one near 0.9995
+    keeps a pair for thousands of tokens; a single constant bias gives only the second kind."""
     vocab_size: int = 512
     # data
     mqar_keys: int = 64
@@ -72,6 +82,46 @@ class DemoConfig:
     eval_lengths: list[int] = field(default_factory=lambda: [256, 512])
     eval_depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
     eval_samples: int = 16
+    eval_batch_size: int = 16
+    """Sequences per evaluation forward pass (bounded by 65,536 padded tokens)."""
+    eval_dtype: str = "float32"
+    """Weights/activations of the evaluated models: float32, bfloat16 or float16."""
+    # hardware
+    device: str = "cpu"
+    """Where training and evaluation run: cpu, cuda, or auto (cuda when torch sees a GPU, else cpu)."""
+    precision: str = "fp32"
+    """Training precision (``PrecisionConfig.mode``): fp32, mixed_bf16 (bf16 autocast, fp32 weights) or pure_bf16."""
+    kernel_backend: str | None = None
+    """Token-mixer kernels written into the model config (torch, auto, triton, fla); None = torch on the CPU,
+    auto on a GPU (our Triton kernels for GLA)."""
+    num_workers: int = 0
+    """Training data-loader worker processes (0 = in the main process)."""
+    data_workers: int = 1
+    """Processes tokenizing the corpus into shards (``prepare_corpus(workers=...)``)."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("eval_dtype", EVAL_DTYPES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"demo setting {name}={getattr(self, name)!r}: choose one of {allowed}")
+        if self.gate_decay_range is not None and (len(self.gate_decay_range) != 2 or not
+                                                  0 < self.gate_decay_range[0] < self.gate_decay_range[1] < 1):
+            raise ValueError(f"demo setting gate_decay_range={self.gate_decay_range}: expected [d_min, d_max] with "
+                             "0 < d_min < d_max < 1")
+        if self.kernel_backend not in (None, "auto", "triton", "fla", "torch"):
+            raise ValueError(f"demo setting kernel_backend={self.kernel_backend!r}: choose auto, triton, fla, "
+                             "torch or null")
+        for name in ("num_workers", "data_workers", "eval_batch_size"):
+            if getattr(self, name) < (0 if name == "num_workers" else 1):
+                raise ValueError(f"demo setting {name}={getattr(self, name)} is out of range")
+        from statex_dist.expansion.plan import parse_layers
+
+        try:  # a bad layer list would otherwise only fail at the StateX arm, after pre-training and LPT
+            parse_layers(self.expand_layers, self.num_layers)
+        except Exception as e:
+            raise ValueError(f"demo setting expand_layers={self.expand_layers!r}: {e}") from None
+        too_many = max([*self.eval_pairs, *self.pretrain_pairs, *self.posttrain_pairs])
+        if too_many > self.mqar_keys:
+            raise ValueError(f"MQAR with {too_many} pairs needs mqar_keys >= {too_many} (got {self.mqar_keys})")
 
     @classmethod
     def preset(cls, name: str) -> "DemoConfig":
@@ -90,7 +140,27 @@ class DemoConfig:
         if unknown:
             raise ValueError(f"unknown demo setting(s) {unknown}; known: {sorted(known)}")
         fields = {k: tuple(v) if isinstance(getattr(self, k), tuple) else v for k, v in fields.items()}
+        # --set expand_layers=1 parses as a number: text fields keep text
+        fields = {k: str(v) if isinstance(getattr(self, k), str) and isinstance(v, (int, float))
+                  and not isinstance(v, bool) else v for k, v in fields.items()}
         return dataclasses.replace(self, **fields)
+
+    def resolved_device(self) -> str:
+        """``cpu`` or ``cuda`` for :attr:`device`; asking for cuda where torch sees no GPU is a clear error here,
+        before any data is written, instead of a failure deep inside the trainer."""
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise RuntimeError(
+                f"demo device 'cuda' but torch {torch.__version__} ({build}) sees no GPU; run on a GPU machine, "
+                "or use device 'cpu' or 'auto' (e.g. `statex demo ... --set device=cpu`)")
+        return self.device
+
+    def resolved_kernel_backend(self, device: str) -> str:
+        return self.kernel_backend or ("torch" if device == "cpu" else "auto")
 
     def scale_steps(self, factor: float) -> None:
         self.pretrain_steps = max(1, round(self.pretrain_steps * factor))
@@ -151,10 +221,10 @@ def write_corpus(cfg: DemoConfig, out: Path) -> dict[str, Path]:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def model_json(cfg: DemoConfig, family: str, tok, path: Path) -> Path:
+def model_json(cfg: DemoConfig, family: str, tok, path: Path, device: str = "cpu") -> Path:
     common = {"hidden_size": cfg.hidden_size, "num_hidden_layers": cfg.num_layers, "vocab_size": len(tok),
               "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id, "bos_token_id": tok.eos_token_id,
-              "kernel_backend": "torch"}
+              "kernel_backend": cfg.resolved_kernel_backend(device)}
     if family == "gla":
         raw = {"model_type": "gla", "num_heads": cfg.num_heads, "expand_k": 0.5, "expand_v": 1.0,
                "hidden_ratio": 4, "tie_word_embeddings": False, **common}
@@ -163,6 +233,19 @@ def model_json(cfg: DemoConfig, family: str, tok, path: Path) -> Path:
                "n_groups": 1, "conv_kernel": 4, "chunk_size": 32, "tie_word_embeddings": True, **common}
     path.write_text(json.dumps(raw, indent=1))
     return path
+
+
+def gate_biases(decay_range, n: int, normalizer: float):
+    """Biases ``b`` so that GLA's decay ``exp(logsigmoid(b) / normalizer)`` runs from ``decay_range[0]`` to
+    ``decay_range[1]`` over ``n`` channels, evenly in log time scale (``tau = -1 / ln d``)."""
+    import math
+
+    import torch
+
+    lo, hi = decay_range
+    tau = torch.logspace(math.log10(-1 / math.log(lo)), math.log10(-1 / math.log(hi)), n, dtype=torch.float64)
+    a = normalizer / tau  # -normalizer * ln d = -ln sigmoid(b)
+    return (-a - torch.log(-torch.expm1(-a))).float()  # logit(exp(-a)), stable for a -> 0
 
 
 def initial_checkpoint(cfg: DemoConfig, family: str, config_path: Path, out: Path, seed: int) -> Path:
@@ -174,10 +257,14 @@ def initial_checkpoint(cfg: DemoConfig, family: str, config_path: Path, out: Pat
     torch.manual_seed(seed)
     model = build_model(config_from_dict(json.loads(config_path.read_text())), device="cpu")
     model.init_weights()
-    if family == "gla" and cfg.gate_bias_init is not None:
+    if family == "gla" and (cfg.gate_bias_init is not None or cfg.gate_decay_range):
         with torch.no_grad():
             for layer in model.model.layers:
-                layer.attn.gk_proj[1].bias.fill_(cfg.gate_bias_init)
+                bias = layer.attn.gk_proj[1].bias
+                if cfg.gate_decay_range:
+                    bias.copy_(gate_biases(cfg.gate_decay_range, bias.numel(), layer.attn.gate_logit_normalizer))
+                else:
+                    bias.fill_(cfg.gate_bias_init)
     model.save_pretrained(out)
     raw = json.loads((out / "config.json").read_text())
     raw["model_type"] = family
@@ -188,14 +275,17 @@ def initial_checkpoint(cfg: DemoConfig, family: str, config_path: Path, out: Pat
 def pretrain_settings(cfg: DemoConfig, family: str, seed: int) -> dict:
     """Everything the pre-trained base depends on (a re-run with equal settings reuses it)."""
     skip = {"out", "seeds", "families", "posttrain_pairs", "posttrain_steps", "posttrain_lr", "expand_layers",
-            "eval_pairs", "eval_lengths", "eval_depths", "eval_samples"}
+            "eval_pairs", "eval_lengths", "eval_depths", "eval_samples", "eval_batch_size", "eval_dtype",
+            "data_workers"}
     return {"family": family, "seed": seed,
             **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in skip}}
 
 
 def train_config(cfg: DemoConfig, *, run_dir: Path, data_dir: Path, eos_id: int, seed: int, steps: int, lr: float,
-                 model_path: Path, expand: bool, family: str):
-    """The TrainConfig of one run: the same dataclasses ``statex train --config`` fills from YAML."""
+                 model_path: Path, expand: bool, family: str, device: str | None = None):
+    """The TrainConfig of one run: the same dataclasses ``statex train --config`` fills from YAML.
+
+    ``device``: the resolved device (``cpu``/``cuda``); None = :attr:`DemoConfig.device` as written."""
     from statex_dist.data.config import DataConfig, SourceConfig
     from statex_dist.train.config import (
         CheckpointConfig, ExpandConfig, LoggingConfig, ModelConfig, OptimConfig, ParallelConfig, PrecisionConfig,
@@ -210,14 +300,14 @@ def train_config(cfg: DemoConfig, *, run_dir: Path, data_dir: Path, eos_id: int,
         model=ModelConfig(path=str(model_path), expand=plan),
         data=DataConfig(sources=[SourceConfig(kind="mds", path=str(data_dir))], seq_len=cfg.seq_len,
                         micro_batch_size=cfg.micro_batch_size, packing="pad", reset_state_at_docs=True,
-                        shuffle_buffer=1000, seed=seed, num_workers=0, eos_id=eos_id),
+                        shuffle_buffer=1000, seed=seed, num_workers=cfg.num_workers, eos_id=eos_id),
         run_dir=str(run_dir), seed=seed, steps=steps, global_batch_tokens=cfg.seq_len * cfg.micro_batch_size,
         optim=OptimConfig(lr=lr, weight_decay=0.1, grad_clip=1.0),
         schedule=ScheduleConfig(kind="cosine", warmup_steps=cfg.warmup_steps, min_lr_ratio=0.1),
-        parallel=ParallelConfig(backend="single"), precision=PrecisionConfig(mode="fp32"),
+        parallel=ParallelConfig(backend="single"), precision=PrecisionConfig(mode=cfg.precision),
         checkpoint=CheckpointConfig(interval=0, keep_last=1),
         logging=LoggingConfig(interval=max(1, steps // 10), tensorboard=False, progress_bar=True),
-        device="cpu",
+        device=device or cfg.device,
     )
 
 
@@ -237,13 +327,15 @@ def train_and_export(tcfg, export_dir: Path, tokenizer_dir: Path) -> Path:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def eval_config(cfg: DemoConfig, heldout: Path):
+def eval_config(cfg: DemoConfig, heldout: Path, device: str | None = None):
+    """``device``: the resolved device (``cpu``/``cuda``); None = resolve :attr:`DemoConfig.device` now."""
     from statex_dist.eval.runner import EvalConfig
 
     return EvalConfig(tasks=["mqar", "niah", "passkey", "ppl"], lengths=cfg.eval_lengths, depths=cfg.eval_depths,
                       samples=cfg.eval_samples, mqar_pairs=cfg.eval_pairs, mqar_keys=cfg.mqar_keys,
-                      mqar_values=cfg.mqar_values, ppl_data=str(heldout), ppl_windows=4, batch_size=16,
-                      progress=False)
+                      mqar_values=cfg.mqar_values, ppl_data=str(heldout), ppl_windows=4,
+                      batch_size=cfg.eval_batch_size, dtype=cfg.eval_dtype,
+                      device=device or cfg.resolved_device(), progress=False)
 
 
 def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
@@ -256,6 +348,7 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
     from statex_dist.eval.runner import evaluate_dir
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    device = cfg.resolved_device()  # before any work: device cuda without a GPU stops here, clearly
     out = Path(cfg.out)
     if out.exists() and overwrite:
         shutil.rmtree(out)
@@ -272,16 +365,18 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
     shards = {}
     for name, f in files.items():
         shards[name] = out / "data" / name
-        prepare_corpus(str(f), str(tok_dir), str(shards[name]), fmt="mds", shard_size=2000, progress=False)
+        prepare_corpus(str(f), str(tok_dir), str(shards[name]), fmt="mds", shard_size=2000, progress=False,
+                       workers=cfg.data_workers)
     timings["data"] = time.time() - t0
-    print(f"[demo] corpus, tokenizer ({len(tok)} ids) and MDS shards ready in {timings['data']:.0f}s", flush=True)
+    print(f"[demo] corpus, tokenizer ({len(tok)} ids) and MDS shards ready in {timings['data']:.0f}s; "
+          f"training on {device} ({cfg.precision})", flush=True)
 
     results = []
     for family in cfg.families:
-        cfg_path = model_json(cfg, family, tok, out / f"{family}_model.json")
+        cfg_path = model_json(cfg, family, tok, out / f"{family}_model.json", device)
         for seed in cfg.seeds:
             base = out / f"{family}-seed{seed}"
-            common = dict(data_dir=None, eos_id=tok.eos_token_id, seed=seed, family=family)
+            common = dict(data_dir=None, eos_id=tok.eos_token_id, seed=seed, family=family, device=device)
             t = time.time()
             base_dir = base / "export-base"
             stamp = json.dumps(pretrain_settings(cfg, family, seed), sort_keys=True)
@@ -304,7 +399,7 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
                                     lr=cfg.posttrain_lr, model_path=base_dir, expand=expand)
                 arms[arm] = train_and_export(post, base / f"export-{arm.lower()}", tok_dir)
                 timings[f"{family}-{seed}-{arm}"] = time.time() - t
-            ecfg = eval_config(cfg, shards["heldout"])
+            ecfg = eval_config(cfg, shards["heldout"], device)
             t = time.time()
             for label, path in (("base", base_dir), *arms.items()):
                 torch.manual_seed(seed)
@@ -344,7 +439,8 @@ def render_report(cfg: DemoConfig, results: list[dict], table: str, timings: dic
              f"- pre-training: {cfg.pretrain_steps} steps, MQAR with {cfg.pretrain_pairs[0]}-{cfg.pretrain_pairs[1]} "
              f"pairs plus text with facts; post-training (both arms, same data/steps/seed): {cfg.posttrain_steps} "
              f"steps, MQAR with {cfg.posttrain_pairs[0]}-{cfg.posttrain_pairs[1]} pairs plus text",
-             f"- batch {cfg.micro_batch_size} x {cfg.seq_len} tokens; LR {cfg.pretrain_lr} / {cfg.posttrain_lr}, cosine",
+             f"- batch {cfg.micro_batch_size} x {cfg.seq_len} tokens; LR {cfg.pretrain_lr} / {cfg.posttrain_lr}, cosine; "
+             f"device {cfg.device}, precision {cfg.precision}",
              f"- MQAR: {cfg.mqar_keys} keys, {cfg.mqar_values} values (chance {100 / cfg.mqar_values:.1f}%), "
              f"{cfg.eval_samples} sequences per pair count, every pair queried", "",
              "## Results", "", table, "## Verdict", ""]

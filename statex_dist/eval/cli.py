@@ -51,9 +51,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.combine:
         combine_runs(args.combine, args.out)
         return 0
-    cfg = DemoConfig.preset("quick" if args.quick else "default")
-    if args.config:
-        cfg = cfg.updated(json.loads(Path(args.config).read_text()))
+    try:
+        cfg = DemoConfig.preset("quick" if args.quick else "default")
+        if args.config:
+            cfg = cfg.updated(json.loads(Path(args.config).read_text()))
+        if args.set:
+            cfg = cfg.updated(parse_settings(args.set))
+        cfg.resolved_device()  # device cuda on a machine without a GPU: say so now, not deep inside the trainer
+    except (ValueError, RuntimeError) as e:
+        raise SystemExit(f"statex demo: error: {e}") from None
     cfg.out = args.out
     cfg.seeds = [int(s) for s in args.seeds.split(",")]
     if args.family:
@@ -62,6 +68,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cfg.scale_steps(args.steps_scale)
     run_demo(cfg, overwrite=args.overwrite)
     return 0
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``["device=cpu", "pretrain_steps=20", "eval_pairs=[4,8]"]`` -> a dict; each value is read as JSON when it
+    parses (numbers, lists, true/false/null), else taken as a plain string."""
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE (e.g. --set device=cpu pretrain_steps=20)")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 def register(sub) -> None:
@@ -100,6 +122,9 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--quick", action="store_true", help="a one-minute smoke run (tests use it); numbers mean little")
     p.add_argument("--config", help="JSON of DemoConfig fields over the preset (see configs/demo/)")
+    p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="DemoConfig fields over --config, values as JSON or plain strings "
+                        "(e.g. --set device=cpu precision=fp32 pretrain_steps=20 eval_pairs=[4,16])")
     p.add_argument("--seeds", default="0", help="comma-separated seeds; each repeats pre-training and both arms")
     p.add_argument("--family", help="mamba2 (default) and/or gla, comma-separated")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count (longer = clearer)")

@@ -11,6 +11,7 @@ All text (filler grammar, needle and question wording) is written for this proje
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from typing import Callable
@@ -182,10 +183,16 @@ class MQARVocab:
     key_syllables: int = 2
 
     def keys(self) -> list[str]:
-        return pseudo_words(self.num_keys, self.key_syllables)
+        return list(_pseudo_words_cached(self.num_keys, self.key_syllables))
 
     def values(self) -> list[str]:
         return [str(i) for i in range(self.num_values)]
+
+
+@functools.lru_cache(maxsize=16)
+def _pseudo_words_cached(n: int, syllables: int) -> tuple[str, ...]:
+    # drawn for every MQAR sequence: cached, since building 512 words per draw dominated corpus generation
+    return tuple(pseudo_words(n, syllables))
 
 
 MQAR_SEPARATOR = " ?"

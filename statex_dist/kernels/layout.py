@@ -12,6 +12,12 @@ from dataclasses import dataclass
 import torch
 
 
+def gla_state_stride(K: int, V: int) -> int:
+    """Tokens between the states the Triton GLA kernels store (their chunk size): large states less often,
+    for transient memory and bandwidth. Here (no triton import) so shape functions can use it."""
+    return 64 if K * V <= 256 * 512 else 256
+
+
 @dataclass
 class ChunkLayout:
     """Where each token lives in the padded, chunk-aligned tensor.

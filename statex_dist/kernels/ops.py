@@ -1,7 +1,8 @@
 """The token-mixer entry points the models call, and the backend choice behind them.
 
-Backends: ``"auto"`` (our Triton kernels on CUDA, the PyTorch chunked path elsewhere), ``"triton"`` (ours),
-``"fla"`` (fla's ``chunk_gla`` / ``chunk_simple_gla``; CUDA only) and ``"torch"`` (the chunked reference).
+Backends: ``"auto"`` (our Triton kernels on CUDA, the PyTorch chunked path elsewhere), ``"triton"`` (ours:
+the Triton GLA kernels, which also run Mamba2 SSD through ``ssd/triton_gla.py``), ``"fla"`` (fla's
+``chunk_gla`` / ``chunk_simple_gla``; CUDA only) and ``"torch"`` (the chunked reference).
 
 Our kernels are ``torch.library`` custom ops with fake (meta) and autograd registrations, so ``torch.compile``
 of a block traces them as single nodes with no graph break. In eager mode the torch backend calls the chunked
@@ -17,6 +18,7 @@ from typing import Callable
 import torch
 
 from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
+from statex_dist.kernels.layout import gla_state_stride
 from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
 
 logger = logging.getLogger(__name__)
@@ -49,15 +51,14 @@ def resolve_backend(op: str, backend: str, device: torch.device) -> str:
             backend = "torch"
         elif _has_impl(op, "triton"):
             backend = "triton"
-        else:  # SSD has no kernel of ours yet: fla's chunk_simple_gla when fla is there
+        else:  # triton did not import (no impl registered): fla's kernels when fla is there
             backend = "fla" if _fla_available() else "torch"
     if backend in ("triton", "fla") and device.type != "cuda":
         raise RuntimeError(
             f"{op}: backend {backend!r} needs CUDA tensors, got device {device}; use backend='torch' on CPU"
         )
     if backend == "triton" and not _has_impl(op, "triton"):
-        why = "there is no Triton kernel of ours for SSD yet" if op == "ssd" else "triton is not importable here"
-        raise RuntimeError(f"{op}: backend 'triton' unavailable: {why}; use 'fla' or 'torch'")
+        raise RuntimeError(f"{op}: backend 'triton' unavailable: triton is not importable here; use 'fla' or 'torch'")
     if not torch.compiler.is_compiling() and (op, backend) not in _logged:
         _logged.add((op, backend))
         logger.info("%s: using the %s backend", op, backend)
@@ -79,9 +80,13 @@ def _gla_fwd_op(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gk: torch.Tensor,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None,
     scale: float, output_final_state: bool, impl: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    o, ht = _GLA_FWD[impl](q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens)
-    return o.contiguous(), (ht.contiguous() if ht is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Returns ``(o, final state or empty, saved)``: ``saved`` is what the impl keeps for its backward (the
+    Triton kernels' chunk scores; empty for the torch impl)."""
+    o, ht, saved = _GLA_FWD[impl](q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens)
+    empty = q.new_empty(_EMPTY, dtype=torch.float32)
+    return (o.contiguous(), ht.contiguous() if ht is not None else empty,
+            saved.contiguous() if saved is not None else empty)
 
 
 @_gla_fwd_op.register_fake
@@ -90,37 +95,40 @@ def _(q, k, v, gk, initial_state, cu_seqlens, scale, output_final_state, impl):
     V = v.shape[-1]
     N = B if cu_seqlens is None else cu_seqlens.shape[0] - 1
     o = q.new_empty(B, T, H, V)
-    ht = q.new_empty(N, H, K, V, dtype=torch.float32) if output_final_state else q.new_empty(_EMPTY, dtype=torch.float32)
-    return o, ht
+    empty = q.new_empty(_EMPTY, dtype=torch.float32)
+    ht = q.new_empty(N, H, K, V, dtype=torch.float32) if output_final_state else empty
+    saved = q.new_empty(B * T, H, gla_state_stride(K, V), dtype=torch.float32) if impl == "triton" else empty
+    return o, ht, saved
 
 
 @torch.library.custom_op("statex::gla_bwd", mutates_args=())
 def _gla_bwd_op(
     do: torch.Tensor, dht: torch.Tensor | None,
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, gk: torch.Tensor,
-    initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, scale: float, impl: str,
+    initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, saved: torch.Tensor, scale: float,
+    impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    grads = _GLA_BWD[impl](do, dht, q, k, v, gk, scale, initial_state, cu_seqlens)
+    grads = _GLA_BWD[impl](do, dht, q, k, v, gk, scale, initial_state, cu_seqlens, saved if saved.numel() else None)
     dq, dk, dv, dg, dh0 = (None if g is None else g.contiguous() for g in grads)
     return dq, dk, dv, dg, (dh0 if dh0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_gla_bwd_op.register_fake
-def _(do, dht, q, k, v, gk, initial_state, cu_seqlens, scale, impl):
+def _(do, dht, q, k, v, gk, initial_state, cu_seqlens, saved, scale, impl):
     dh0 = _empty_like(initial_state) if initial_state is not None else q.new_empty(_EMPTY, dtype=torch.float32)
     return _empty_like(q), _empty_like(k), _empty_like(v), _empty_like(gk), dh0
 
 
 def _gla_setup(ctx, inputs, output):
     q, k, v, gk, h0, cu, scale, output_final_state, impl = inputs
-    ctx.save_for_backward(q, k, v, gk, h0, cu)
+    ctx.save_for_backward(q, k, v, gk, h0, cu, output[2])
     ctx.scale, ctx.impl, ctx.has_final = scale, impl, output_final_state
 
 
-def _gla_backward(ctx, do, dht):
-    q, k, v, gk, h0, cu = ctx.saved_tensors
+def _gla_backward(ctx, do, dht, _dsaved):
+    q, k, v, gk, h0, cu, saved = ctx.saved_tensors
     dht = dht if ctx.has_final else None
-    dq, dk, dv, dg, dh0 = _gla_bwd_op(do, dht, q, k, v, gk, h0, cu, ctx.scale, ctx.impl)
+    dq, dk, dv, dg, dh0 = _gla_bwd_op(do, dht, q, k, v, gk, h0, cu, saved, ctx.scale, ctx.impl)
     return dq, dk, dv, dg, (dh0 if h0 is not None else None), None, None, None, None
 
 
@@ -184,7 +192,7 @@ _ssd_fwd_op.register_autograd(_ssd_backward, setup_context=_ssd_setup)
 # torch implementations of the ops: forward without a graph, backward recomputes it under autograd
 def _torch_gla_fwd(q, k, v, gk, scale, h0, output_final_state, cu):
     with torch.no_grad():
-        return chunk_gla_torch(q, k, v, gk, scale, h0, output_final_state, cu)
+        return (*chunk_gla_torch(q, k, v, gk, scale, h0, output_final_state, cu), None)
 
 
 def _recompute_grads(fn, inputs, grad_outputs):
@@ -208,7 +216,7 @@ def _recompute_grads(fn, inputs, grad_outputs):
     return result
 
 
-def _torch_gla_bwd(do, dht, q, k, v, gk, scale, h0, cu):
+def _torch_gla_bwd(do, dht, q, k, v, gk, scale, h0, cu, saved=None):
     def fn(q, k, v, gk, h0):
         return chunk_gla_torch(q, k, v, gk, scale, h0, dht is not None, cu)
 
@@ -298,7 +306,7 @@ def gla_attention(
                          cu_seqlens=None if cu_seqlens is None else cu_seqlens.long())
     if impl == "torch" and not torch.compiler.is_compiling():
         return chunk_gla_torch(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens)
-    o, ht = _gla_fwd_op(q, k, v, gk, initial_state, cu_seqlens, scale, output_final_state, impl)
+    o, ht, _ = _gla_fwd_op(q, k, v, gk, initial_state, cu_seqlens, scale, output_final_state, impl)
     return o, (ht if output_final_state else None)
 
 
@@ -375,6 +383,6 @@ def _ssd_via_fla(x, dt, A, B, C, h0, output_final_state, cu_seqlens):
 
 # the Triton kernels register themselves when triton (and a driver or the interpreter) is there
 try:
-    from statex_dist.kernels import triton_ops  # noqa: F401
+    importlib.import_module("statex_dist.kernels.triton_ops")
 except ImportError:
     pass

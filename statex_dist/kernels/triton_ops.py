@@ -1,21 +1,24 @@
 """Registers our Triton kernels as the ``"triton"`` implementation of the ``statex::*`` custom ops.
 
 Imported by ``ops`` when triton imports; the kernels run on CUDA, or on CPU under ``TRITON_INTERPRET=1``.
-Only GLA has Triton kernels of ours so far; SSD on CUDA goes through fla's ``chunk_simple_gla``
-(``ops.resolve_backend``), see docs/kernels.md.
+GLA runs on the Triton GLA kernels directly; Mamba2 SSD runs on the same kernels through the mapping in
+``ssd/triton_gla.py`` (q = C, k = B per head, v = dt * x, gk = dt * A broadcast over N), so ``auto`` picks
+them for both ops on CUDA. See docs/kernels.md.
 """
 from __future__ import annotations
 
 from statex_dist.kernels import ops
 from statex_dist.kernels.gla.chunk_triton import chunk_gla_bwd_triton, chunk_gla_fwd_triton
+from statex_dist.kernels.ssd.triton_gla import ssd_bwd_via_gla, ssd_fwd_via_gla
 
 
 def _gla_fwd(q, k, v, gk, scale, h0, output_final_state, cu):
-    return chunk_gla_fwd_triton(q, k, v, gk, scale, h0, output_final_state, cu)
+    return chunk_gla_fwd_triton(q, k, v, gk, scale, h0, output_final_state, cu, return_scores=True)
 
 
-def _gla_bwd(do, dht, q, k, v, gk, scale, h0, cu):
-    return chunk_gla_bwd_triton(do.contiguous(), dht, q, k, v, gk, scale, h0, cu)
+def _gla_bwd(do, dht, q, k, v, gk, scale, h0, cu, scores):
+    return chunk_gla_bwd_triton(do.contiguous(), dht, q, k, v, gk, scale, h0, cu, scores=scores)
 
 
 ops.register_impl("gla", "triton", _gla_fwd, _gla_bwd)
+ops.register_impl("ssd", "triton", ssd_fwd_via_gla, ssd_bwd_via_gla)

@@ -1,45 +1,91 @@
 """Building blocks shared by the GLA and Mamba2 models: norms, the SwiGLU MLP, the loss, the state cache.
 
-Everything here is plain PyTorch so it runs on any device; norms compute in fp32 and return the input dtype,
-as fla's fused versions do, so logits agree with fla within bf16 rounding.
+Everything here has a plain PyTorch path that runs on any device (norms compute in fp32 and return the input
+dtype, as fla's fused versions do, so logits agree with fla within bf16 rounding). On CUDA, the norms and the
+SwiGLU MLP call fla's fused Triton ops instead (``fused=True``, from the configs' ``fuse_norm``/``fuse_swiglu``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
-class RMSNorm(nn.Module):
-    """RMSNorm with a weight only (fla's layout: ``<name>.weight``)."""
+@functools.cache
+def fla_fused(name: str) -> Callable | None:
+    """fla's fused Triton op ``name`` (``rms_norm``, ``rmsnorm_fn``, ``swiglu_linear``), or None when fla or
+    triton does not import. Used for CUDA tensors only: the same math as the PyTorch code below in one pass over
+    memory, saving only the bf16 inputs for backward instead of several fp32 intermediates."""
+    try:
+        if name == "rms_norm":
+            from fla.modules.layernorm import rms_norm as fn
+        elif name == "rmsnorm_fn":
+            from fla.modules.layernorm_gated import rmsnorm_fn as fn
+        elif name == "swiglu_linear":
+            from fla.modules.activations import swiglu_linear as fn
+        else:
+            raise KeyError(name)
+    except ImportError:
+        return None
+    return fn
 
-    def __init__(self, hidden_size: int, eps: float = 1e-6):
+
+def _use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
+    return fla_fused(name) if enabled and x.is_cuda else None
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm with a weight only (fla's layout: ``<name>.weight``). ``fused``: fla's Triton kernel on CUDA."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-6, fused: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(hidden_size))
         self.eps = eps
+        self.fused = fused
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _reference(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
         return (x * self.weight.float()).to(dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fn = _use_fused(self.fused, x, "rms_norm")
+        return fn(x, self.weight, None, eps=self.eps) if fn is not None else self._reference(x)
+
+    def add_norm(self, x: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(norm(residual + x), residual + x)``, the sum in the residual's dtype (one kernel when fused)."""
+        fn = _use_fused(self.fused, x, "rms_norm")
+        if fn is not None:
+            return fn(x, self.weight, None, residual=residual, eps=self.eps, prenorm=True,
+                      residual_in_fp32=residual.dtype == torch.float32)
+        total = residual + x.to(residual.dtype)
+        return self._reference(total).to(x.dtype), total
 
 
 class GatedRMSNorm(nn.Module):
     """``norm(x) * weight * silu(g)`` per head (GLA's ``g_norm_swish_gate``) or
     ``norm(x * silu(g))`` over groups (Mamba2's gated norm, ``norm_before_gate=False``)."""
 
-    def __init__(self, hidden_size: int, eps: float = 1e-6, norm_before_gate: bool = True, group_size: int | None = None):
+    def __init__(self, hidden_size: int, eps: float = 1e-6, norm_before_gate: bool = True, group_size: int | None = None,
+                 fused: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(hidden_size))
         self.eps = eps
         self.norm_before_gate = norm_before_gate
         self.group_size = group_size or hidden_size
+        self.fused = fused
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        fn = _use_fused(self.fused, x, "rmsnorm_fn")
+        if fn is not None:
+            return fn(x, self.weight, None, z=g.to(x.dtype), eps=self.eps, group_size=self.group_size,
+                      norm_before_gate=self.norm_before_gate)
         dtype = x.dtype
         x, g = x.float(), g.float()
         if not self.norm_before_gate:
@@ -56,14 +102,19 @@ class GatedRMSNorm(nn.Module):
 class SwiGLUMLP(nn.Module):
     """fla's ``GatedMLP`` with ``hidden_act='swish'``: ``down(silu(gate(x)) * up(x))``."""
 
-    def __init__(self, hidden_size: int, intermediate_size: int):
+    def __init__(self, hidden_size: int, intermediate_size: int, fused: bool = True):
         super().__init__()
         self.gate_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.up_proj = nn.Linear(hidden_size, intermediate_size, bias=False)
         self.down_proj = nn.Linear(intermediate_size, hidden_size, bias=False)
+        self.fused = fused
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_proj(x), self.up_proj(x)
+        fn = _use_fused(self.fused, x, "swiglu_linear")
+        if fn is not None:  # recomputes silu(gate) * up in backward instead of saving it
+            return fn(gate, up, self.down_proj.weight, self.down_proj.bias)
+        return self.down_proj(F.silu(gate) * up)
 
 
 def _fused_cross_entropy(reduction: str):

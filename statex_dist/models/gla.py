@@ -50,11 +50,11 @@ class GLAMixer(nn.Module):
         # fla names the output norm after whether it is fused with the swish gate; keep its keys.
         self.fused_gate_norm = config.fuse_norm and self.use_output_gate and config.hidden_act == "swish"
         if self.fused_gate_norm:
-            self.g_norm_swish_gate = GatedRMSNorm(self.head_v_dim, eps=config.norm_eps)
+            self.g_norm_swish_gate = GatedRMSNorm(self.head_v_dim, eps=config.norm_eps, fused=config.fuse_norm)
         else:
             if config.hidden_act not in ("swish", "silu"):
                 raise ValueError(f"GLA output gate activation {config.hidden_act!r} is not supported")
-            self.g_norm = RMSNorm(self.head_v_dim, eps=config.norm_eps)
+            self.g_norm = RMSNorm(self.head_v_dim, eps=config.norm_eps, fused=config.fuse_norm)
 
     @property
     def scale(self) -> float:
@@ -94,14 +94,15 @@ class GLABlock(nn.Module):
     def __init__(self, config: StateXGLAConfig, layer_idx: int):
         super().__init__()
         self.layer_idx = layer_idx
-        self.attn_norm = RMSNorm(config.hidden_size, eps=config.norm_eps)
+        self.attn_norm = RMSNorm(config.hidden_size, eps=config.norm_eps, fused=config.fuse_norm)
         self.attn = GLAMixer(config, layer_idx)
-        self.mlp_norm = RMSNorm(config.hidden_size, eps=config.norm_eps)
-        self.mlp = SwiGLUMLP(config.hidden_size, config.mlp_intermediate_size)
+        self.mlp_norm = RMSNorm(config.hidden_size, eps=config.norm_eps, fused=config.fuse_norm)
+        self.mlp = SwiGLUMLP(config.hidden_size, config.mlp_intermediate_size, fused=config.fuse_swiglu)
 
     def forward(self, x, cu_seqlens=None, past_key_values=None):
-        x = x + self.attn(self.attn_norm(x), cu_seqlens=cu_seqlens, cache=past_key_values)
-        return x + self.mlp(self.mlp_norm(x))
+        a = self.attn(self.attn_norm(x), cu_seqlens=cu_seqlens, cache=past_key_values)
+        h, x = self.mlp_norm.add_norm(a, x)  # x + a and its norm, one kernel on CUDA
+        return x + self.mlp(h)
 
 
 class StateXGLAPreTrainedModel(StateXPreTrainedModel):
@@ -131,7 +132,7 @@ class StateXGLAForCausalLM(StateXGLAPreTrainedModel, GenerationMixin):
         self.model = RecurrentBackbone(
             embeddings=nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id),
             layers=nn.ModuleList(GLABlock(config, i) for i in range(config.num_hidden_layers)),
-            norm=RMSNorm(config.hidden_size, eps=config.norm_eps),
+            norm=RMSNorm(config.hidden_size, eps=config.norm_eps, fused=config.fuse_norm),
             norm_name="norm",
         )
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)

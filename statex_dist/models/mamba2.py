@@ -84,7 +84,7 @@ class Mamba2Mixer(nn.Module):
         self.D = nn.Parameter(torch.ones(self.intermediate_size if config.D_has_hdim else self.num_heads))
         self.norm = GatedRMSNorm(
             self.intermediate_size, eps=config.norm_eps, norm_before_gate=False,
-            group_size=self.intermediate_size // self.n_groups,
+            group_size=self.intermediate_size // self.n_groups, fused=config.fuse_norm,
         )
         self.out_proj = nn.Linear(self.intermediate_size, config.hidden_size, bias=config.use_bias)
         self.out_proj._is_residual_out = True
@@ -128,7 +128,7 @@ class Mamba2Block(nn.Module):
         super().__init__()
         self.layer_idx = layer_idx
         self.residual_in_fp32 = config.residual_in_fp32
-        self.norm = RMSNorm(config.hidden_size, eps=config.norm_eps)
+        self.norm = RMSNorm(config.hidden_size, eps=config.norm_eps, fused=config.fuse_norm)
         self.mixer = Mamba2Mixer(config, layer_idx)
 
     def forward(self, x, cu_seqlens=None, past_key_values=None):
@@ -176,7 +176,7 @@ class StateXMamba2ForCausalLM(StateXMamba2PreTrainedModel, GenerationMixin):
         self.backbone = RecurrentBackbone(
             embeddings=nn.Embedding(config.vocab_size, config.hidden_size),
             layers=nn.ModuleList(Mamba2Block(config, i) for i in range(config.num_hidden_layers)),
-            norm=RMSNorm(config.hidden_size, eps=config.norm_eps),
+            norm=RMSNorm(config.hidden_size, eps=config.norm_eps, fused=config.fuse_norm),
             norm_name="norm_f",
         )
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)

@@ -72,3 +72,11 @@ def test_mqar_queries_subset_and_vocab_limit(tokenizer):
 def test_pseudo_words_distinct():
     words = T.pseudo_words(500, 2)
     assert len(set(words)) == 500 and all(len(w) == 4 for w in words)
+
+
+def test_mqar_vocab_keys_are_cached_copies():
+    vocab = T.MQARVocab(64, 32)
+    keys = vocab.keys()
+    assert keys == T.pseudo_words(64, 2)
+    keys.clear()  # a caller mutating its list must not change the next draw
+    assert vocab.keys() == T.pseudo_words(64, 2)

@@ -20,6 +20,8 @@ CASES = {
     "B1-T53-H1-K16-V32-C32-BT16-packed": (1, 53, 1, 16, 32, 32, 16, {"cu": [0, 7, 7, 40, 53]}),
     "B1-T40-H2-K16-V16-C16-BT16-nostate": (1, 40, 2, 16, 16, 16, 16, {"no_state": True}),
     "B1-T37-H1-K32-V16-C32-BT16-strong": (1, 37, 1, 32, 16, 32, 16, {"strong": True}),
+    # 32-row blocks: 16-row tiles inside them, 32 x 32 matmul tiles between them (both pair-kernel paths)
+    "B1-T70-H1-K16-V16-C64-BT32-strong": (1, 70, 1, 16, 16, 64, 32, {"strong": True}),
 }
 NAMES = ["o", "ht", "dq", "dk", "dv", "dg", "dh0"]
 
@@ -56,7 +58,8 @@ def run_custom_op():
     q, k, v, gk, h0 = (t.float() for t in gla_inputs(1, 30, 2, 16, 16))
     a = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
     b = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
-    o1, ht1 = ops._gla_fwd_op(*a, None, 0.25, True, "triton")
+    o1, ht1, saved = ops._gla_fwd_op(*a, None, 0.25, True, "triton")
+    assert saved.shape == (30, 2, 64), saved.shape  # the chunk scores kept for the backward
     o2, ht2 = chunk_gla_torch(*b[:4], 0.25, b[4], True)
     w = torch.randn_like(o1)
     g1 = torch.autograd.grad((o1 * w).sum() + ht1.sum(), a)

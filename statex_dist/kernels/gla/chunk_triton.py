@@ -16,18 +16,21 @@ import triton
 import triton.language as tl
 
 from statex_dist.kernels.gla.triton_bwd import (
+    gla_dg_kernel,
     gla_dqk_inter_kernel,
     gla_dqk_intra_kernel,
+    gla_dqk_offdiag_kernel,
     gla_dscore_kernel,
     gla_dstate_kernel,
     gla_dv_kernel,
-    gla_revcumsum_kernel,
 )
+from statex_dist.kernels.layout import gla_state_stride
 from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
-    gla_cumsum_kernel,
     gla_intra_kernel,
+    gla_intra_offdiag_kernel,
     gla_output_kernel,
+    gla_prep_kernel,
     gla_state_kernel,
 )
 
@@ -40,9 +43,7 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def default_chunk_size(K: int, V: int) -> int:
-    """States are stored every chunk; large states are stored less often (transient memory and bandwidth)."""
-    return 64 if K * V <= 256 * 512 else 256
+default_chunk_size = gla_state_stride
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Tiles:
     warps_walk: int
     warps_chunk: int
     stages_chunk: int = 3
+    BTw: int = 64  # rows per matmul step of the state walks
+    stages_walk: int = 3
 
     @classmethod
     def pick(cls, K: int, V: int, CH: int, BT: int | None = None, fp32: bool = False) -> "Tiles":
@@ -70,11 +73,15 @@ class Tiles:
         stages = 1 if fp32 and CH > 64 else (2 if fp32 else 3)
         # large states: 128 x 128 slabs with 8 warps measured 2.95 vs 4.36 ms per state walk (merged, H200)
         big = K >= 512 and V >= 512
-        walk = dict(BK=p2(K, 128 if big else 64), BV=p2(V, 128 if big else 64), warps_walk=8 if big else 4)
-        # NOTE: tuning hook for benchmarks, e.g. STATEX_GLA_WALK="128,128,8" (BK, BV, warps of the state walks)
+        walk = dict(BK=p2(K, 128 if big else 64), BV=p2(V, 128 if big else 64), warps_walk=8 if big else 4,
+                    BTw=min(64, CH), stages_walk=stages)
+        # NOTE: tuning hook for benchmarks: STATEX_GLA_WALK="BK,BV,warps[,rows per step[,stages]]" of the walks
         if os.environ.get("STATEX_GLA_WALK"):
-            bk, bv, w = (int(x) for x in os.environ["STATEX_GLA_WALK"].split(","))
-            walk = dict(BK=p2(K, bk), BV=p2(V, bv), warps_walk=w)
+            bk, bv, w, *rest = (int(x) for x in os.environ["STATEX_GLA_WALK"].split(","))
+            walk = dict(BK=p2(K, bk), BV=p2(V, bv), warps_walk=w, BTw=min(rest[0], CH) if rest else walk["BTw"],
+                        stages_walk=rest[1] if len(rest) > 1 else walk["stages_walk"])
+        if CH % walk["BTw"]:
+            raise ValueError(f"chunk_size {CH} must be a multiple of the walk's rows per step {walk['BTw']}")
         return cls(CH=CH, BT=BT, BTI=BTI, BKc=p2(K, chunk_tile), BVc=p2(V, 64),
                    warps_chunk=4 if CH <= 64 else 8, stages_chunk=stages, **walk)
 
@@ -124,8 +131,22 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(B * T, H, D).contiguous()
 
 
-def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final):
-    """Shared by forward and backward: gc, A and the chunk-start states h (and the final state)."""
+def _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC):
+    """The causal score matrix of every chunk into ``A``: pairs inside each BT-row diagonal block in 16-row
+    tiles, pairs between BT blocks as BT x BT matmul tiles."""
+    CH = t.CH
+    gla_intra_kernel[(ch.num_chunks * (CH // t.BTI), t.BT // t.BTI, H)](
+        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BTI, BD=t.BT, BK=min(t.BK, 64), ELT=ELT,
+        PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+    if CH > t.BT:
+        gla_intra_offdiag_kernel[(ch.num_chunks * (CH // t.BT), CH // t.BT, H)](
+            qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BD=t.BT, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
+            num_warps=4, num_stages=t.stages_chunk)
+
+
+def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final, A=None):
+    """Shared by forward and backward: gc, A and the chunk-start states h (and the final state). ``A``: the
+    scores saved by the forward (the backward then skips the pair kernels)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     CH = chunk_size or default_chunk_size(K, V)
@@ -134,27 +155,30 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     ELT, PREC, hdt = _dtypes(q)
     R = B * T
     qf, kf, vf, gf = (_flat(x) for x in (q, k, v, gk))
-    NB = CH // t.BTI
 
     gc = torch.empty(R, H, K, device=q.device, dtype=torch.float32)
-    gla_cumsum_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](gf, gc, ch.table, ch.cu, H=H, K=K, CH=CH, BK=32)
-    A = torch.empty(R, H, CH, device=q.device, dtype=torch.float32)
-    gla_intra_kernel[(ch.num_chunks * NB, NB, H)](
-        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BTI, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
-        num_warps=4, num_stages=t.stages_chunk)
+    gl = torch.empty(ch.num_chunks, H, K, device=q.device, dtype=torch.float32)
+    qd, kd = torch.empty_like(qf), torch.empty_like(kf)
+    gla_prep_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](
+        qf, kf, gf, gc, qd, kd, gl, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BK=32)
+    if A is None:
+        A = torch.empty(R, H, CH, device=q.device, dtype=torch.float32)
+        _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC)
     h = torch.empty(ch.num_chunks, H, K, V, device=q.device, dtype=hdt)
     ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
     gla_state_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
-        kf, vf, gc, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
-        H=H, K=K, V=V, CH=CH, BT=t.BT, BK=t.BK, BV=t.BV, USE_H0=h0 is not None, STORE_FINAL=store_final,
-        ELT=ELT, PREC=PREC, num_warps=t.warps_walk, num_stages=t.stages_chunk)
-    return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, A=A, h=h,
+        kd, vf, gl, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
+        H=H, K=K, V=V, CH=CH, BT=t.BTw, BK=t.BK, BV=t.BV, USE_H0=h0 is not None, STORE_FINAL=store_final,
+        ELT=ELT, PREC=PREC, num_warps=t.warps_walk, num_stages=t.stages_walk)
+    return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, gl=gl, qd=qd, kd=kd, A=A, h=h,
                 ht=ht if store_final else None)
 
 
 def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
-                         chunk_size=None, block_size=None):
-    """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``."""
+                         chunk_size=None, block_size=None, return_scores=False):
+    """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``, plus the chunk
+    score matrices ``A`` (fp32 ``[B*T, H, chunk]``) with ``return_scores``: saved for the backward, they spare
+    it the pair kernels (32 MiB per 8K tokens of a merged head against about 0.8 ms of recompute)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
@@ -163,20 +187,23 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     t, ch = s["t"], s["ch"]
     o = torch.empty(B * T, H, V, device=q.device, dtype=q.dtype)
     gla_output_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
-        s["qf"], s["vf"], s["gc"], s["h"], s["A"], o, ch.table, ch.cu, scale,
+        s["qd"], s["vf"], s["h"], s["A"], o, ch.table, ch.cu,
         H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BKc, BV=t.BVc, ELT=s["ELT"], PREC=s["PREC"], num_warps=t.warps_chunk,
         num_stages=t.stages_chunk)
+    if return_scores:
+        return o.view(B, T, H, V), s["ht"], s["A"]
     return o.view(B, T, H, V), s["ht"]
 
 
 def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, cu_seqlens=None,
-                         chunk_size=None, block_size=None):
-    """Triton backward: recomputes the states, then returns ``(dq, dk, dv, dg, dh0 or None)``."""
+                         chunk_size=None, block_size=None, scores=None):
+    """Triton backward: recomputes the states (and the scores unless the forward's ``scores`` are given),
+    then returns ``(dq, dk, dv, dg, dh0 or None)``."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
     h0 = None if initial_state is None else initial_state.float().contiguous()
-    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None)
+    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None, A=scores)
     t, ch, ELT, PREC = s["t"], s["ch"], s["ELT"], s["PREC"]
     R, NB, NBI, dev = B * T, t.CH // t.BT, t.CH // t.BTI, q.device
     dof = _flat(do)
@@ -185,10 +212,10 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
     dh0 = torch.empty(ch.num_seqs, H, K, V, device=dev, dtype=torch.float32) if h0 is not None else None
     dht_c = dht.float().contiguous() if dht is not None else None
     gla_dstate_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
-        s["qf"], dof, s["gc"], dh, dht_c if dht_c is not None else dh, dh0 if dh0 is not None else dh,
-        ch.cu, ch.offsets, scale, H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BK, BV=t.BV,
+        s["qd"], dof, s["gl"], dh, dht_c if dht_c is not None else dh, dh0 if dh0 is not None else dh,
+        ch.cu, ch.offsets, H=H, K=K, V=V, CH=t.CH, BT=t.BTw, BK=t.BK, BV=t.BV,
         USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT, PREC=PREC, num_warps=t.warps_walk,
-        num_stages=t.stages_chunk)
+        num_stages=t.stages_walk)
 
     dA = torch.empty(R, H, t.CH, device=dev, dtype=torch.float32)
     gla_dscore_kernel[(ch.num_chunks * NB, NB, H)](
@@ -197,7 +224,7 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
 
     dv = torch.empty(R, H, V, device=dev, dtype=v.dtype)
     gla_dv_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
-        s["kf"], dof, s["gc"], dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT,
+        s["kd"], dof, dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT,
         BK=t.BKc, BV=t.BVc, ELT=ELT, PREC=PREC, num_warps=t.warps_chunk, num_stages=t.stages_chunk)
 
     dq32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
@@ -207,17 +234,23 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
         BK=t.BKc, BV=min(t.BVc, 64), ELT=ELT, PREC=PREC, num_warps=t.warps_chunk,
         num_stages=t.stages_chunk)
 
+    if t.CH > t.BT:
+        BKo = min(t.BK, 64)
+        gla_dqk_offdiag_kernel[(triton.cdiv(K, BKo), ch.num_chunks * NB, H)](
+            s["qf"], s["kf"], s["gc"], dA, dq32, dk32, ch.table, ch.cu, H=H, K=K, CH=t.CH, BD=t.BT, BK=BKo,
+            ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
     dq = torch.empty(R, H, K, device=dev, dtype=q.dtype)
     dk = torch.empty(R, H, K, device=dev, dtype=k.dtype)
     dG = dq32  # each program reads its rows of dq32 before writing dG there
     gla_dqk_intra_kernel[(triton.cdiv(K, t.BK), ch.num_chunks * NBI, H)](
         s["qf"], s["kf"], s["gc"], dA, dq32, dk32, dq, dk, dG, ch.table, ch.cu, H=H, K=K, CH=t.CH, BT=t.BTI,
-        BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+        BD=t.BT, BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
 
     dg = torch.empty(R, H, K, device=dev, dtype=gk.dtype)
     carry = (dht_c * s["ht"]).sum(-1).contiguous() if dht is not None else None
-    gla_revcumsum_kernel[(triton.cdiv(K, 32), ch.num_seqs * H)](
-        dG, carry if carry is not None else dG, dg, ch.cu, H=H, K=K, BT=64, BK=32, USE_CARRY=carry is not None)
+    gla_dg_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](
+        dG, s["h"], dh, carry if carry is not None else dG, dg, ch.table, ch.cu, ch.offsets, H=H, K=K, V=V,
+        CH=t.CH, BK=32, BV=min(t.BVc, 64), USE_CARRY=carry is not None, num_warps=4)
     shape = (B, T, H)
     return (dq.view(*shape, K), dk.view(*shape, K), dv.view(*shape, V), dg.view(*shape, K), dh0)
 
@@ -225,15 +258,17 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
 class _ChunkGLATriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
-        o, ht = chunk_gla_fwd_triton(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
-        ctx.save_for_backward(q, k, v, gk, initial_state, cu_seqlens)
+        o, ht, A = chunk_gla_fwd_triton(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens,
+                                        chunk_size, return_scores=True)
+        ctx.save_for_backward(q, k, v, gk, initial_state, cu_seqlens, A)
         ctx.scale, ctx.chunk_size = scale, chunk_size
         return o, ht
 
     @staticmethod
     def backward(ctx, do, dht):
-        q, k, v, gk, h0, cu = ctx.saved_tensors
-        dq, dk, dv, dg, dh0 = chunk_gla_bwd_triton(do, dht, q, k, v, gk, ctx.scale, h0, cu, ctx.chunk_size)
+        q, k, v, gk, h0, cu, A = ctx.saved_tensors
+        dq, dk, dv, dg, dh0 = chunk_gla_bwd_triton(do, dht, q, k, v, gk, ctx.scale, h0, cu, ctx.chunk_size,
+                                                   scores=A)
         return dq, dk, dv, dg, None, dh0, None, None, None
 
 

@@ -6,14 +6,15 @@ processed in row blocks of ``BT`` tokens (the matmul granularity). ``gc`` is the
 the chunk start (fp32), so every exponent below is a difference ``gc_a - gc_b`` with ``a`` at or after ``b``.
 
 Kernels (one launch each):
-- ``gla_cumsum_kernel``: gc, the within-chunk cumulative sum of gk.
+- ``gla_prep_kernel``: gc, the within-chunk cumulative sum of gk; gl, its value at each chunk's end; and the
+  pre-decayed operands ``qd = q * scale * exp(gc)``, ``kd = k * exp(gl - gc)`` (input dtype).
 - ``gla_intra_kernel``: the chunk's causal score matrix ``A[t, j] = scale * sum_k q_tk k_jk exp(gc_tk - gc_jk)``,
   one ``BT x BT`` tile per program; tiles below the diagonal go through the reference row just before the
   row block (two factors each <= 1), diagonal tiles are exact per column.
 - ``gla_state_kernel``: walks a sequence's chunks in order holding a ``BK x BV`` fp32 slab of the state on
   chip; writes the state at each chunk start (``CH`` tokens apart, in bf16 for 16-bit inputs) and the final
   state. Also used by the backward pass to recompute the states.
-- ``gla_output_kernel``: ``o = (q * scale * exp(gc)) h_chunk + A v``, one ``CH x BV`` tile per program.
+- ``gla_output_kernel``: ``o = qd h_chunk + A v``, one ``CH x BV`` tile per program.
 
 The interpreter (``TRITON_INTERPRET=1``) runs these unchanged: no autotuning, no ``.to()`` on loop indices.
 """
@@ -36,27 +37,65 @@ def _chunk_rows(chunk_table, cu_seqlens, i_c):
 
 
 @triton.jit
-def gla_cumsum_kernel(g, gc, chunk_table, cu_seqlens, H: tl.constexpr, K: tl.constexpr,
-                      CH: tl.constexpr, BK: tl.constexpr):
+def gla_prep_kernel(q, k, g, gc, qd, kd, gl, chunk_table, cu_seqlens, scale, H: tl.constexpr, K: tl.constexpr,
+                    CH: tl.constexpr, BK: tl.constexpr):
+    # gc: within-chunk cumulative log decay (fp32); gl: [num_chunks, H, K] its value at the chunk's last row;
+    # qd = q * scale * exp(gc) and kd = k * exp(gl - gc) in the input dtype: the decayed operands of every
+    # state matmul (walks, output, dv), computed once instead of in each of those kernels
     i_k, i_c, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
     rows = start + tl.arange(0, CH)
     cols = i_k * BK + tl.arange(0, BK)
-    mask = (rows < eos)[:, None] & (cols < K)[None, :]
+    kmask = cols < K
+    mask = (rows < eos)[:, None] & kmask[None, :]
     offs = (rows[:, None] * H + i_h) * K + cols[None, :]
-    x = tl.load(g + offs, mask=mask, other=0.0).to(tl.float32)
-    tl.store(gc + offs, tl.cumsum(x, axis=0), mask=mask)
+    c = tl.cumsum(tl.load(g + offs, mask=mask, other=0.0).to(tl.float32), axis=0)
+    tl.store(gc + offs, c, mask=mask)
+    last = tl.minimum(start + CH, eos) - 1
+    c_last = tl.sum(tl.where((rows == last)[:, None], c, 0.0), axis=0)
+    tl.store(gl + (i_c * H + i_h).to(tl.int64) * K + cols, c_last, mask=kmask)
+    b_q = tl.load(q + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(qd + offs, (b_q * tl.exp(c) * scale).to(qd.dtype.element_ty), mask=mask)
+    b_k = tl.load(k + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(kd + offs, (b_k * tl.exp(tl.minimum(c_last[None, :] - c, 0.0))).to(kd.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _decayed_pair_tile(q, k, gc, rows, cols, rmask, cmask, g_ref_row, i_h, H: tl.constexpr, K: tl.constexpr,
+                       BT: tl.constexpr, BJ: tl.constexpr, BK: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # sum_k q_tk k_jk exp(gc_tk - gc_jk) for rows t after every column j, through the reference row r between
+    # them: (q_t exp(gc_t - gc_r)) . (k_j exp(gc_r - gc_j)), both factors <= 1
+    acc = tl.zeros([BT, BJ], dtype=tl.float32)
+    for k0 in range(0, K, BK):
+        kk = k0 + tl.arange(0, BK)
+        kmask = kk < K
+        m_r = rmask[:, None] & kmask[None, :]
+        m_c = cmask[:, None] & kmask[None, :]
+        b_q = tl.load(q + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m_r, other=0.0).to(tl.float32)
+        b_gq = tl.load(gc + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m_r, other=0.0)
+        b_gr = tl.load(gc + (g_ref_row * H + i_h) * K + kk, mask=kmask, other=0.0)
+        b_k = tl.load(k + (cols[:, None] * H + i_h) * K + kk[None, :], mask=m_c, other=0.0).to(tl.float32)
+        b_gk = tl.load(gc + (cols[:, None] * H + i_h) * K + kk[None, :], mask=m_c, other=0.0)
+        b_qf = b_q * tl.exp(tl.minimum(b_gq - b_gr[None, :], 0.0))
+        b_kf = b_k * tl.exp(tl.minimum(b_gr[None, :] - b_gk, 0.0))
+        acc += _mm(b_qf, tl.trans(b_kf), ELT, PREC)
+    return acc
 
 
 @triton.jit
 def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
-                     H: tl.constexpr, K: tl.constexpr, CH: tl.constexpr, BT: tl.constexpr, BK: tl.constexpr,
-                     ELT: tl.constexpr, PREC: tl.constexpr):
-    # A: [R, H, CH] fp32; row t holds its scores against every token of its chunk (zeros where j > t)
-    i_r, i_j, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+                     H: tl.constexpr, K: tl.constexpr, CH: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr,
+                     BK: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # A: [R, H, CH] fp32; row t holds its scores against every token of its chunk (zeros where j > t).
+    # This kernel writes the BT x BT tiles inside the BD x BD diagonal blocks (gla_intra_offdiag_kernel the
+    # rest): tiles below the diagonal through the reference row just before the row block, diagonal tiles
+    # exactly per column.
+    i_r, i_jd, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     NB: tl.constexpr = CH // BT
+    ND: tl.constexpr = BD // BT
     i_c = i_r // NB
     i_b = i_r % NB
+    i_j = (i_b // ND) * ND + i_jd
     start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
     row0 = start + i_b * BT
     if row0 >= eos:
@@ -64,22 +103,10 @@ def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
     rows = row0 + tl.arange(0, BT)
     cols = start + i_j * BT + tl.arange(0, BT)
     rmask = rows < eos
-    cmask = cols < eos
     acc = tl.zeros([BT, BT], dtype=tl.float32)
     if i_j < i_b:
-        for k0 in range(0, K, BK):
-            kk = k0 + tl.arange(0, BK)
-            kmask = kk < K
-            m_r = rmask[:, None] & kmask[None, :]
-            m_c = cmask[:, None] & kmask[None, :]
-            b_q = tl.load(q + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m_r, other=0.0).to(tl.float32)
-            b_gq = tl.load(gc + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m_r, other=0.0)
-            b_gr = tl.load(gc + ((row0 - 1) * H + i_h) * K + kk, mask=kmask, other=0.0)
-            b_k = tl.load(k + (cols[:, None] * H + i_h) * K + kk[None, :], mask=m_c, other=0.0).to(tl.float32)
-            b_gk = tl.load(gc + (cols[:, None] * H + i_h) * K + kk[None, :], mask=m_c, other=0.0)
-            b_qf = b_q * tl.exp(tl.minimum(b_gq - b_gr[None, :], 0.0))
-            b_kf = b_k * tl.exp(tl.minimum(b_gr[None, :] - b_gk, 0.0))
-            acc += _mm(b_qf, tl.trans(b_kf), ELT, PREC)
+        acc += _decayed_pair_tile(q, k, gc, rows, cols, rmask, cols < eos, row0 - 1, i_h, H, K, BT, BT, BK, ELT,
+                                  PREC)
     elif i_j == i_b:
         t_idx = tl.arange(0, BT)
         for k0 in range(0, K, BK):
@@ -101,11 +128,38 @@ def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
 
 
 @triton.jit
-def gla_state_kernel(k, v, gc, h, h0, ht, cu_seqlens, chunk_offsets,
+def gla_intra_offdiag_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
+                             H: tl.constexpr, K: tl.constexpr, CH: tl.constexpr, BD: tl.constexpr,
+                             BK: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # the BD x BD tiles of A outside the diagonal blocks: one matmul tile per program (zeros above the diagonal)
+    i_r, i_j, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    NB: tl.constexpr = CH // BD
+    i_c = i_r // NB
+    i_b = i_r % NB
+    if i_j == i_b:
+        return
+    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
+    row0 = start + i_b * BD
+    if row0 >= eos:
+        return
+    rows = row0 + tl.arange(0, BD)
+    cols = start + i_j * BD + tl.arange(0, BD)
+    rmask = rows < eos
+    acc = tl.zeros([BD, BD], dtype=tl.float32)
+    if i_j < i_b:
+        acc += _decayed_pair_tile(q, k, gc, rows, cols, rmask, cols < eos, row0 - 1, i_h, H, K, BD, BD, BK, ELT,
+                                  PREC)
+    tl.store(A + (rows[:, None] * H + i_h) * CH + (i_j * BD + tl.arange(0, BD))[None, :], acc * scale,
+             mask=rmask[:, None])
+
+
+@triton.jit
+def gla_state_kernel(kd, v, gl, h, h0, ht, cu_seqlens, chunk_offsets,
                      H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, CH: tl.constexpr, BT: tl.constexpr,
                      BK: tl.constexpr, BV: tl.constexpr, USE_H0: tl.constexpr, STORE_FINAL: tl.constexpr,
                      ELT: tl.constexpr, PREC: tl.constexpr):
-    # h: [num_chunks, H, K, V] states at chunk starts; h0 / ht: [N, H, K, V] fp32
+    # h: [num_chunks, H, K, V] states at chunk starts; h0 / ht: [N, H, K, V] fp32.
+    # Per chunk: S <- exp(gl) S + kd^T v, the inner loop being loads and matmuls only (kd is pre-decayed).
     i_k, i_v, i_nh = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     i_n = i_nh // H
     i_h = i_nh % H
@@ -125,29 +179,26 @@ def gla_state_kernel(k, v, gc, h, h0, ht, cu_seqlens, chunk_offsets,
     for c in range(0, n_chunks):
         tl.store(h + ((c0 + c) * H + i_h) * K * V + s_offs, S.to(h.dtype.element_ty), mask=s_mask)
         cstart = bos + c * CH
-        n_blocks = tl.cdiv(tl.minimum(eos - cstart, CH), BT)
-        for b in range(0, n_blocks):
+        acc = tl.zeros([BK, BV], dtype=tl.float32)
+        for b in range(0, tl.cdiv(tl.minimum(eos - cstart, CH), BT)):
             rows = cstart + b * BT + tl.arange(0, BT)
             rmask = rows < eos
-            last = tl.minimum(cstart + b * BT + BT, eos) - 1
-            b_k = tl.load(k + (rows[:, None] * H + i_h) * K + kk[None, :], mask=rmask[:, None] & kmask[None, :],
-                          other=0.0)
-            b_g = tl.load(gc + (rows[:, None] * H + i_h) * K + kk[None, :], mask=rmask[:, None] & kmask[None, :],
+            b_k = tl.load(kd + (rows[:, None] * H + i_h) * K + kk[None, :], mask=rmask[:, None] & kmask[None, :],
                           other=0.0)
             b_v = tl.load(v + (rows[:, None] * H + i_h) * V + vv[None, :], mask=rmask[:, None] & vmask[None, :],
                           other=0.0)
-            g_last = tl.load(gc + (last * H + i_h) * K + kk, mask=kmask, other=0.0)
-            g_prev = tl.load(gc + ((cstart + b * BT - 1) * H + i_h) * K + kk, mask=kmask & (b > 0), other=0.0)
-            b_kf = b_k.to(tl.float32) * tl.exp(tl.minimum(g_last[None, :] - b_g, 0.0))
-            S = S * tl.exp(g_last - g_prev)[:, None] + _mm(tl.trans(b_kf), b_v, ELT, PREC)
+            acc += _mm(tl.trans(b_k), b_v, ELT, PREC)
+        decay = tl.load(gl + ((c0 + c) * H + i_h) * K + kk, mask=kmask, other=0.0)
+        S = S * tl.exp(decay)[:, None] + acc
     if STORE_FINAL:
         tl.store(ht + i_nh * K * V + s_offs, S, mask=s_mask)
 
 
 @triton.jit
-def gla_output_kernel(q, v, gc, h, A, o, chunk_table, cu_seqlens, scale,
+def gla_output_kernel(qd, v, h, A, o, chunk_table, cu_seqlens,
                       H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, CH: tl.constexpr, BT: tl.constexpr,
                       BK: tl.constexpr, BV: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # o = qd h_chunk + A v (qd = q * scale * exp(gc) and A carry the scale)
     i_v, i_c, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
     rows = start + tl.arange(0, CH)
@@ -158,13 +209,11 @@ def gla_output_kernel(q, v, gc, h, A, o, chunk_table, cu_seqlens, scale,
     for k0 in range(0, K, BK):
         kk = k0 + tl.arange(0, BK)
         kmask = kk < K
-        m = rmask[:, None] & kmask[None, :]
-        b_q = tl.load(q + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m, other=0.0).to(tl.float32)
-        b_g = tl.load(gc + (rows[:, None] * H + i_h) * K + kk[None, :], mask=m, other=0.0)
+        b_q = tl.load(qd + (rows[:, None] * H + i_h) * K + kk[None, :], mask=rmask[:, None] & kmask[None, :],
+                      other=0.0)
         b_h = tl.load(h + (i_c * H + i_h).to(tl.int64) * K * V + kk[:, None] * V + vv[None, :],
                       mask=kmask[:, None] & vmask[None, :], other=0.0)
-        acc += _mm(b_q * tl.exp(b_g), b_h, ELT, PREC)
-    acc = acc * scale
+        acc += _mm(b_q, b_h, ELT, PREC)
     n_blocks = tl.cdiv(tl.minimum(eos - start, CH), BT)
     for jb in range(0, n_blocks):
         cols = start + jb * BT + tl.arange(0, BT)

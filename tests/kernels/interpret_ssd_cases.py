@@ -1,0 +1,110 @@
+"""Mamba2 SSD through our Triton GLA kernels (ssd/triton_gla.py) under TRITON_INTERPRET=1 on CPU, against the
+PyTorch chunked SSD in float64.
+
+Run by test_ssd_triton_interpret.py in fresh processes (the interpreter is chosen when the kernels are
+decorated, so it must be set before they are imported): ``interpret_ssd_cases.py [NAME,...]`` runs the named
+cases (default: all, plus ``custom-op``) and prints one line ``RESULTS {case: {"err": {tensor: relative
+error}, "tol": tolerance, "dtype_errors": [...]}}``.
+
+The interpreter costs about 1 s per (64-token chunk x head) for a forward + backward, so the shapes are tiny.
+"""
+import json
+import os
+import sys
+
+os.environ["TRITON_INTERPRET"] = "1"
+
+import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from kernel_testing import rel_err, ssd_inputs  # noqa: E402
+
+TOL_FP32 = 1e-4
+TOL_BF16 = 2e-2
+# name: (b, T, H, P, G, N, extra); T is never a multiple of 64 (the GLA kernels' chunk). Interpreter cost in
+# (chunk x head) units: 12, 8, 4, 8 (+ 4 for custom-op); the test runs the even and odd entries of
+# [*CASES, "custom-op"] in two processes, so this order splits the work 20 / 16.
+CASES = {
+    "b1-T50-H4-P8-G2-N16-packed-strong": (1, 50, 4, 8, 2, 16, {"cu": [0, 24, 25, 50], "strong": True}),
+    "b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {}),
+    "b1-T21-H4-P8-G1-N32-bf16-nostate": (1, 21, 4, 8, 1, 32, {"bf16": True, "no_state": True}),
+    "b1-T75-H4-P8-G2-N32-states": (1, 75, 4, 8, 2, 32, {}),
+}
+NAMES = ["y", "ht", "dx", "ddt", "dA", "dB", "dC", "dh0"]
+
+
+def _dtype_errors(grads, inputs):
+    """Names of gradients whose dtype or shape differs from their input's."""
+    return [f"{n}: {tuple(g.shape)} {g.dtype} vs {tuple(t.shape)} {t.dtype}"
+            for n, g, t in zip(NAMES[2:], grads, inputs)
+            if g is not None and t is not None and (g.dtype != t.dtype or g.shape != t.shape)]
+
+
+def run_case(b, T, H, P, G, N, extra):
+    from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+    from statex_dist.kernels.ssd.triton_gla import ssd_bwd_via_gla, ssd_fwd_via_gla
+
+    cu = extra.get("cu")
+    ref_in = list(ssd_inputs(b, T, H, P, G, N, n_states=len(cu) - 1 if cu else b, strong=extra.get("strong", False)))
+    cu = torch.tensor(cu, dtype=torch.int32) if cu else None
+    no_state = extra.get("no_state", False)
+    if no_state:
+        ref_in[5] = None
+    # kernel inputs: fp32, or x, B, C in bf16 with dt, A (and the state) in fp32 as in the models
+    low = torch.bfloat16 if extra.get("bf16") else torch.float32
+    ins = [None if t is None else t.to(low if i in (0, 3, 4) else torch.float32) for i, t in enumerate(ref_in)]
+    ref_in = [None if t is None else t.double().requires_grad_() for t in ins]  # the reference sees what we see
+
+    y_r, ht_r = chunk_ssd_torch(*ref_in[:5], 16, ref_in[5], not no_state, cu)
+    g = torch.Generator().manual_seed(1)
+    # cotangents rounded to the dtypes the kernels get (y's dtype, fp32 states), so both sides see the same
+    dy = torch.randn(y_r.shape, generator=g, dtype=torch.float64).to(ins[0].dtype).double()
+    dht = None if no_state else torch.randn(ht_r.shape, generator=g, dtype=torch.float64).float().double()
+    want = [t for t in ref_in if t is not None]
+    ref_grads = iter(torch.autograd.grad([y_r] + ([ht_r] if dht is not None else []), want,
+                                         [dy] + ([dht] if dht is not None else [])))
+    ref = [y_r, ht_r] + [None if t is None else next(ref_grads) for t in ref_in]
+
+    y, ht = ssd_fwd_via_gla(*ins[:5], 64, ins[5], not no_state, cu)
+    grads = ssd_bwd_via_gla(dy.to(y.dtype), None if dht is None else dht.float(), *ins[:5], 64, ins[5], cu)
+    got = [y, ht, *grads]
+    dtype_errors = _dtype_errors(grads, ins)
+    if y.dtype != ins[0].dtype or y.shape != ins[0].shape:
+        dtype_errors.append(f"y: {tuple(y.shape)} {y.dtype}")
+    return {"err": {n: rel_err(a, r) for n, a, r in zip(NAMES, got, ref) if a is not None and r is not None},
+            "tol": TOL_BF16 if extra.get("bf16") else TOL_FP32, "dtype_errors": dtype_errors}
+
+
+def run_custom_op():
+    """``ops.ssd_attention(..., backend="triton")`` with autograd: the statex::ssd_fwd/ssd_bwd custom ops with
+    impl 'triton'. ``resolve_backend`` refuses CPU tensors for triton, so it is told the device is CUDA (the
+    rest of its logic, and everything after it, runs as on a GPU)."""
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+
+    real_resolve = ops.resolve_backend
+    ops.resolve_backend = lambda op, backend, device: real_resolve(op, backend, torch.device("cuda"))
+    try:
+        assert ops.resolve_backend("ssd", "auto", torch.device("cpu")) == "triton", "auto does not pick triton"
+        x, dt, A, B, C, h0 = ssd_inputs(1, 40, 4, 8, 2, 16)
+        a = [t.float().requires_grad_() for t in (x, dt, A, B, C, h0)]
+        r = [t.clone().requires_grad_() for t in (x, dt, A, B, C, h0)]
+        y1, ht1 = ops.ssd_attention(*a[:5], initial_state=a[5], output_final_state=True, backend="triton")
+    finally:
+        ops.resolve_backend = real_resolve
+    y2, ht2 = chunk_ssd_torch(*r[:5], 16, r[5], True)
+    w = torch.randn(y2.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    g1 = torch.autograd.grad((y1 * w.float()).sum() + ht1.sum(), a)
+    g2 = torch.autograd.grad((y2 * w).sum() + ht2.sum(), r)
+    errs = {"y": rel_err(y1, y2), "ht": rel_err(ht1, ht2)}
+    errs.update({n: rel_err(p, q) for n, p, q in zip(NAMES[2:], g1, g2)})
+    return {"err": errs, "tol": TOL_FP32, "dtype_errors": _dtype_errors(g1, a)}
+
+
+if __name__ == "__main__":
+    from statex_dist.kernels.gla import triton_fwd
+
+    assert type(triton_fwd.gla_state_kernel).__name__ == "InterpretedFunction", "interpreter not active"
+    names = sys.argv[1].split(",") if len(sys.argv) > 1 else [*CASES, "custom-op"]
+    results = {name: (run_custom_op() if name == "custom-op" else run_case(*CASES[name])) for name in names}
+    print("RESULTS " + json.dumps(results))

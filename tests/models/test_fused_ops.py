@@ -1,0 +1,59 @@
+"""The fused norm / SwiGLU path (fla's Triton ops, used on CUDA) against our PyTorch modules.
+
+On CPU the models never take the fused path; there we check that the switch and the residual-add form
+(``RMSNorm.add_norm``) leave the PyTorch path unchanged. On a GPU the two paths must agree in fp32.
+"""
+import copy
+
+import pytest
+import torch
+
+from statex_dist.models.common import RMSNorm, fla_fused
+
+from tests.conftest import tiny_model
+
+
+def _losses_and_grads(model, ids, device):
+    model = model.to(device).train()
+    out = model(input_ids=ids.to(device), labels=ids.to(device))
+    out.loss.backward()
+    return out.loss.detach().cpu(), {n: p.grad.detach().cpu() for n, p in model.named_parameters()}
+
+
+def _unfused(model):
+    plain = copy.deepcopy(model)
+    for mod in plain.modules():
+        if hasattr(mod, "fused"):
+            mod.fused = False
+    return plain
+
+
+def test_add_norm_matches_add_then_norm():
+    torch.manual_seed(0)
+    norm = RMSNorm(32)
+    norm.weight.data.uniform_(0.5, 1.5)
+    x, residual = torch.randn(3, 5, 32), torch.randn(3, 5, 32)
+    h, total = norm.add_norm(x, residual)
+    assert torch.equal(total, residual + x)
+    torch.testing.assert_close(h, norm(residual + x), rtol=0, atol=0)
+
+
+def test_cpu_models_ignore_the_fused_switch(family):
+    model = tiny_model(family)
+    ids = torch.randint(0, model.config.vocab_size, (2, 24))
+    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cpu") for m in (model, _unfused(model)))
+    assert torch.equal(la, lb)
+    assert all(torch.equal(ga[n], gb[n]) for n in ga)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the fused ops are Triton kernels)")
+def test_fused_ops_match_pytorch_on_gpu(family):
+    if fla_fused("rms_norm") is None:
+        pytest.skip("fla's fused ops do not import here")
+    model = tiny_model(family)
+    ids = torch.randint(0, model.config.vocab_size, (2, 96))
+    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cuda") for m in (model, _unfused(model)))
+    torch.testing.assert_close(la, lb, rtol=1e-5, atol=1e-5)
+    for n in ga:
+        torch.testing.assert_close(ga[n], gb[n], rtol=1e-4, atol=1e-5, msg=n)
