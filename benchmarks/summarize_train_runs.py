@@ -39,11 +39,11 @@ def main(out: Path) -> None:
     for name in ("fsdp-ws1", "single-ws1"):
         if name in per_gpu and f"{name}-original" in per_gpu:
             print(f"\nStateX / original ({name}): {per_gpu[name] / per_gpu[name + '-original']:.3f}")
-    base = per_gpu.get("fsdp-ws1")
-    if base:
+    base_name = next((n for n in per_gpu if n.endswith("fsdp-ws1")), None)
+    if base_name:
         for name, tpd in per_gpu.items():
-            if "ws1" not in name and "resume" not in name:
-                print(f"\nscaling efficiency {name} vs fsdp-ws1 (per GPU): {tpd / base:.3f}")
+            if "ws1" not in name and "resume" not in name and "killed" not in name:
+                print(f"\nscaling efficiency {name} vs {base_name} (per GPU): {tpd / per_gpu[base_name]:.3f}")
     full = next((n for n in runs if re.fullmatch(r"fsdp-ws([2-9]|\d\d+)", n)), None)
     for resumed in ("fsdp-resume",):
         if full in runs and resumed in runs:

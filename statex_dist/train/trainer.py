@@ -122,6 +122,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def _restore(self, ckpt: Path, manifest: dict, universal: bool) -> None:
+        t0 = time.perf_counter()
         load_engine(self.engine, ckpt, universal=universal)
         state = json.loads((ckpt / "train_state.json").read_text())
         self.step, self.tokens_seen = state["step"], state["tokens_seen"]
@@ -135,10 +136,15 @@ class Trainer:
         elif self.cfg.checkpoint.load_data_state:
             # Another number of ranks: the data layer re-deals the unread documents of all old ranks.
             self.loader.load_state_dict({"ranks": [r["data"] for r in ranks]})
+        barrier()
+        if self.is_main:
+            log.info("loaded checkpoint %s (world %d -> %d) in %.1f s", ckpt.name, manifest["world"], self.info.world,
+                     time.perf_counter() - t0)
 
     def save(self) -> None:
         cfg = self.cfg
         self._finish_pending()
+        self._save_started = time.perf_counter()
         if self.is_main:
             tmp = manager.new_temp_dir(self.ckpt_root, self.step)
         barrier()
@@ -168,7 +174,7 @@ class Trainer:
                                     {"world": self.info.world, "backend": self.engine.backend,
                                      "tokens_seen": meta["tokens_seen"]},
                                     self.cfg.checkpoint.keep_last)
-            log.info("saved checkpoint %s", final)
+            log.info("saved checkpoint %s in %.1f s", final, time.perf_counter() - self._save_started)
         barrier()
 
     # ------------------------------------------------------------------ signals
