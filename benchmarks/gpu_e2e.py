@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 
 import statex_dist  # noqa: F401
 from statex_dist.expansion import ExpansionPlan, expanded_config
+from statex_dist.models.common import set_fused_ops
 from statex_dist.models.loading import build_model, config_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,10 +173,7 @@ def part_fused(out: list[str]) -> None:
         over = dict(num_hidden_layers=4)
         torch.manual_seed(0)
         fused = build_model(shipped(name, **over), device=DEVICE).train()
-        plain = copy.deepcopy(fused)
-        for mod in plain.modules():  # the modules' switch (the config flags also rename fla's norm parameters)
-            if hasattr(mod, "fused"):
-                mod.fused = False
+        plain = set_fused_ops(copy.deepcopy(fused), False)
         ids = torch.randint(0, fused.config.vocab_size - 1, (2, T), device=DEVICE)
         res = []
         for m in (fused, plain):

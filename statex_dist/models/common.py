@@ -39,6 +39,15 @@ def _use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
     return fla_fused(name) if enabled and x.is_cuda else None
 
 
+def set_fused_ops(model: nn.Module, enabled: bool) -> nn.Module:
+    """Switch every norm / MLP of ``model`` between fla's fused ops and the PyTorch path (same parameters;
+    the configs' ``fuse_norm`` also renames fla's GLA output-norm parameter, so it cannot be used for this)."""
+    for mod in model.modules():
+        if isinstance(mod, (RMSNorm, GatedRMSNorm, SwiGLUMLP)):
+            mod.fused = enabled
+    return model
+
+
 class RMSNorm(nn.Module):
     """RMSNorm with a weight only (fla's layout: ``<name>.weight``). ``fused``: fla's Triton kernel on CUDA."""
 

@@ -144,7 +144,7 @@ class Trainer:
     def save(self) -> None:
         cfg = self.cfg
         self._finish_pending()
-        self._save_started = time.perf_counter()
+        started = time.perf_counter()
         if self.is_main:
             tmp = manager.new_temp_dir(self.ckpt_root, self.step)
         barrier()
@@ -153,7 +153,7 @@ class Trainer:
         save_rank_state(tmp, self.info.rank, self.loader.state_dict())
         meta = {"step": self.step, "tokens_seen": self.tokens_seen, "bad_in_row": self.bad_in_row,
                 "bad_total": self.bad_total}
-        self._pending = (future, tmp, meta)
+        self._pending = (future, tmp, meta, started)
         self._last_saved = self.step
         if future is None:
             self._finish_pending()
@@ -161,7 +161,7 @@ class Trainer:
     def _finish_pending(self) -> None:
         if self._pending is None:
             return
-        future, tmp, meta = self._pending
+        future, tmp, meta, started = self._pending
         self._pending = None
         if future is not None:
             future.result()
@@ -174,7 +174,7 @@ class Trainer:
                                     {"world": self.info.world, "backend": self.engine.backend,
                                      "tokens_seen": meta["tokens_seen"]},
                                     self.cfg.checkpoint.keep_last)
-            log.info("saved checkpoint %s in %.1f s", final, time.perf_counter() - self._save_started)
+            log.info("saved checkpoint %s in %.1f s", final, time.perf_counter() - started)
         barrier()
 
     # ------------------------------------------------------------------ signals

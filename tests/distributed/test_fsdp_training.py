@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from train_runs import (log_text, losses, resume_killed_run, run, run_and_kill_after_checkpoint, tiny_train_config,
-                        write_config)
+from train_runs import assert_resume_continues, losses, reference_runs, run, tiny_train_config, write_config
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 STEPS, CKPT = 8, 4
@@ -16,20 +15,9 @@ STEPS, CKPT = 8, 4
 
 @pytest.fixture(scope="module")
 def gla_runs(tmp_path_factory, synthetic_corpus):
-    """Reference runs of a tiny expanded GLA: 1 process (accumulation 4) and 2 processes (accumulation 2),
-    the same global batch of 4 rows; plus a 2-process run SIGKILLed right after its step-4 checkpoint."""
-    root = tmp_path_factory.mktemp("fsdp_gla")
-    out = {}
-    for name, nproc in (("one", 1), ("two", 2)):
-        cfg = tiny_train_config(root / name, synthetic_corpus, "gla", steps=STEPS, checkpoint__interval=CKPT)
-        run(write_config(cfg, root / f"{name}.yaml"), nproc, root / f"{name}.log")
-        out[name] = root / name
-    cfg = tiny_train_config(root / "killed", synthetic_corpus, "gla", steps=STEPS, checkpoint__interval=CKPT)
-    out["killed_config"] = write_config(cfg, root / "killed.yaml")
-    run_and_kill_after_checkpoint(out["killed_config"], 2, root / "killed.log", CKPT)
-    out["killed"] = root / "killed"
-    out["root"] = root
-    return out
+    """1 process (accumulation 4) and 2 processes (accumulation 2) on the same global batch of 4 rows, and a
+    2-process run SIGKILLed right after its step-4 checkpoint."""
+    return reference_runs(tmp_path_factory.mktemp("fsdp_gla"), synthetic_corpus, STEPS, CKPT)
 
 
 def test_two_processes_match_one_process(gla_runs):
@@ -45,21 +33,11 @@ def test_loss_goes_down_gla(gla_runs):
 
 
 def test_exact_resume_after_sigkill_same_world(gla_runs):
-    ref = losses(gla_runs["two"])
-    resumed = resume_killed_run(gla_runs, "resumed_same", 2)
-    got = losses(resumed)
-    assert f"start at step {CKPT} (resumed from" in log_text(resumed)
-    for step in range(CKPT + 1, STEPS + 1):
-        assert got[step] == ref[step], f"step {step}: resumed {got[step]!r} != uninterrupted {ref[step]!r}"
+    assert_resume_continues(gla_runs, "resumed_same", 2, STEPS, CKPT, exact=True)
 
 
 def test_resume_on_one_process_from_two(gla_runs):
-    ref = losses(gla_runs["two"])
-    resumed = resume_killed_run(gla_runs, "resumed_one", 1)
-    got = losses(resumed)
-    assert f"start at step {CKPT} (resumed from" in log_text(resumed)
-    for step in range(CKPT + 1, STEPS + 1):
-        assert got[step] == pytest.approx(ref[step], rel=1e-5, abs=1e-6), (step, got, ref)
+    assert_resume_continues(gla_runs, "resumed_one", 1, STEPS, CKPT, exact=False)
 
 
 def test_export_of_two_process_run_equals_trained_weights(gla_runs, tmp_path):

@@ -29,14 +29,20 @@ def _wait_for_step(run_dir, step, proc, log):
         time.sleep(0.1)
 
 
+def _start_long_run(tmp_path, corpus, family, nproc):
+    """A run of 10,000 steps at ``tmp_path/run`` started with ``nproc`` processes, once it is past step 2:
+    (config, process, log)."""
+    config = write_config(tiny_train_config(tmp_path / "run", corpus, family, steps=10_000), tmp_path / "run.yaml")
+    log = tmp_path / "run.log"
+    proc = start(config, nproc, log)
+    _wait_for_step(tmp_path / "run", 2, proc, log)
+    return config, proc, log
+
+
 def test_sigusr1_checkpoints_and_exits_with_requeue_code(tmp_path, synthetic_corpus):
     from statex_dist.checkpoint.manager import find_resume_checkpoint, validate
 
-    cfg = tiny_train_config(tmp_path / "run", synthetic_corpus, "gla", steps=10_000)
-    config = write_config(cfg, tmp_path / "run.yaml")
-    log = tmp_path / "run.log"
-    proc = start(config, 1, log)
-    _wait_for_step(tmp_path / "run", 2, proc, log)
+    config, proc, log = _start_long_run(tmp_path, synthetic_corpus, "gla", 1)
     os.kill(proc.pid, signal.SIGUSR1)
     rc = proc.wait(timeout=TIMEOUT)
     assert rc == EXIT_REQUEUE, log.read_text()[-3000:]
@@ -53,11 +59,7 @@ def test_sigusr1_checkpoints_and_exits_with_requeue_code(tmp_path, synthetic_cor
 
 
 def test_stop_file_under_torchrun(tmp_path, synthetic_corpus):
-    cfg = tiny_train_config(tmp_path / "run", synthetic_corpus, "mamba2", steps=10_000)
-    config = write_config(cfg, tmp_path / "run.yaml")
-    log = tmp_path / "run.log"
-    proc = start(config, 2, log)
-    _wait_for_step(tmp_path / "run", 2, proc, log)
+    _, proc, _ = _start_long_run(tmp_path, synthetic_corpus, "mamba2", 2)
     (tmp_path / "run" / "STOP").touch()
     rc = proc.wait(timeout=TIMEOUT)
     assert rc != 0  # torchrun reports the workers' exit code 75 as a failure; the REQUEUE file is the signal

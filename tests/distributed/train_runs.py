@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +138,37 @@ def resume_killed_run(runs: dict, name: str, nproc: int) -> Path:
     resumed = runs["root"] / name
     shutil.copytree(runs["killed"], resumed)
     run(runs["killed_config"], nproc, runs["root"] / f"{name}.log", [f"run_dir={resumed}"])
+    return resumed
+
+
+def reference_runs(root: Path, corpus: Path, steps: int, ckpt: int, **extra) -> dict:
+    """A tiny expanded GLA trained for ``steps`` on 1 process and on 2 (the same global batch), plus a 2-process
+    run SIGKILLed right after its step-``ckpt`` checkpoint; ``extra`` goes to ``tiny_train_config``."""
+    out = {"root": root}
+    for name, nproc in (("one", 1), ("two", 2), ("killed", None)):
+        cfg = tiny_train_config(root / name, corpus, "gla", steps=steps, checkpoint__interval=ckpt, **extra)
+        config = write_config(cfg, root / f"{name}.yaml")
+        if nproc is None:
+            out["killed_config"] = config
+            run_and_kill_after_checkpoint(config, 2, root / f"{name}.log", ckpt)
+        else:
+            run(config, nproc, root / f"{name}.log")
+        out[name] = root / name
+    return out
+
+
+def assert_resume_continues(runs: dict, name: str, nproc: int, steps: int, ckpt: int, exact: bool) -> Path:
+    """Resume the killed run on ``nproc`` processes: it starts at step ``ckpt`` and its losses equal the
+    uninterrupted 2-process run's (bitwise when ``exact``, else within 1e-5). Returns the resumed run."""
+    ref = losses(runs["two"])
+    resumed = resume_killed_run(runs, name, nproc)
+    got = losses(resumed)
+    assert f"start at step {ckpt} (resumed from" in log_text(resumed)
+    for step in range(ckpt + 1, steps + 1):
+        if exact:
+            assert got[step] == ref[step], f"step {step}: resumed {got[step]!r} != uninterrupted {ref[step]!r}"
+        else:
+            assert got[step] == pytest.approx(ref[step], rel=1e-5, abs=1e-6), (step, got, ref)
     return resumed
 
 

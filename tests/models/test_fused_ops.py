@@ -8,7 +8,7 @@ import copy
 import pytest
 import torch
 
-from statex_dist.models.common import RMSNorm, fla_fused
+from statex_dist.models.common import RMSNorm, fla_fused, set_fused_ops
 
 from tests.conftest import tiny_model
 
@@ -18,14 +18,6 @@ def _losses_and_grads(model, ids, device):
     out = model(input_ids=ids.to(device), labels=ids.to(device))
     out.loss.backward()
     return out.loss.detach().cpu(), {n: p.grad.detach().cpu() for n, p in model.named_parameters()}
-
-
-def _unfused(model):
-    plain = copy.deepcopy(model)
-    for mod in plain.modules():
-        if hasattr(mod, "fused"):
-            mod.fused = False
-    return plain
 
 
 def test_add_norm_matches_add_then_norm():
@@ -41,7 +33,10 @@ def test_add_norm_matches_add_then_norm():
 def test_cpu_models_ignore_the_fused_switch(family):
     model = tiny_model(family)
     ids = torch.randint(0, model.config.vocab_size, (2, 24))
-    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cpu") for m in (model, _unfused(model)))
+    plain = set_fused_ops(copy.deepcopy(model), False)
+    switches = [m.fused for m in plain.modules() if hasattr(m, "fused")]
+    assert switches and not any(switches)
+    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cpu") for m in (model, plain))
     assert torch.equal(la, lb)
     assert all(torch.equal(ga[n], gb[n]) for n in ga)
 
@@ -53,7 +48,8 @@ def test_fused_ops_match_pytorch_on_gpu(family):
         pytest.skip("fla's fused ops do not import here")
     model = tiny_model(family)
     ids = torch.randint(0, model.config.vocab_size, (2, 96))
-    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cuda") for m in (model, _unfused(model)))
+    plain = set_fused_ops(copy.deepcopy(model), False)
+    (la, ga), (lb, gb) = (_losses_and_grads(m, ids, "cuda") for m in (model, plain))
     torch.testing.assert_close(la, lb, rtol=1e-5, atol=1e-5)
     for n in ga:
         torch.testing.assert_close(ga[n], gb[n], rtol=1e-4, atol=1e-5, msg=n)

@@ -43,9 +43,6 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-default_chunk_size = gla_state_stride
-
-
 @dataclass
 class Tiles:
     CH: int  # tokens per stored state
@@ -149,7 +146,7 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     scores saved by the forward (the backward then skips the pair kernels)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
-    CH = chunk_size or default_chunk_size(K, V)
+    CH = chunk_size or gla_state_stride(K, V)
     t = Tiles.pick(K, V, CH, block_size, fp32=q.dtype == torch.float32)
     ch = Chunks.build(B, T, cu_seqlens, CH, q.device)
     ELT, PREC, hdt = _dtypes(q)

@@ -15,7 +15,7 @@ chunk), ``gla_dqk_offdiag_kernel`` (pair terms between 64-row blocks, as matmul 
 import triton
 import triton.language as tl
 
-from statex_dist.kernels.gla.triton_fwd import _chunk_rows, _mm
+from statex_dist.kernels.gla.triton_fwd import _chunk_rows, _mm, _row_block
 
 
 @triton.jit
@@ -66,11 +66,7 @@ def gla_dscore_kernel(do, v, dA, chunk_table, cu_seqlens, scale,
                       ELT: tl.constexpr, PREC: tl.constexpr):
     # dA: [R, H, CH] fp32, scale * do_t . v_j for j <= t in the chunk, zeros elsewhere
     i_r, i_j, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NB: tl.constexpr = CH // BT
-    i_c = i_r // NB
-    i_b = i_r % NB
-    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
-    row0 = start + i_b * BT
+    i_b, start, eos, row0 = _row_block(chunk_table, cu_seqlens, i_r, CH, BT)
     if row0 >= eos:
         return
     rows = row0 + tl.arange(0, BT)
@@ -168,12 +164,8 @@ def gla_dqk_intra_kernel(q, k, gc, dA, dq32, dk32, dq, dk, dG, chunk_table, cu_s
     # terms and the pairs between BD blocks); writes dq, dk and dG = q dq - k dk
     # (fp32; dG may alias dq32: each program reads its own rows before writing them)
     i_k, i_r, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NB: tl.constexpr = CH // BT
     ND: tl.constexpr = BD // BT
-    i_c = i_r // NB
-    i_b = i_r % NB
-    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
-    row0 = start + i_b * BT
+    i_b, start, eos, row0 = _row_block(chunk_table, cu_seqlens, i_r, CH, BT)
     if row0 >= eos:
         return
     rows = row0 + tl.arange(0, BT)
@@ -241,11 +233,7 @@ def gla_dqk_offdiag_kernel(q, k, gc, dA, dq32, dk32, chunk_table, cu_seqlens,
     # adds the pair terms between different BD-row blocks of a chunk to dq32 / dk32, in place (each program
     # owns BD rows x BK channels): BD x BD matmul tiles through reference rows, as in gla_intra_offdiag_kernel
     i_k, i_r, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NB: tl.constexpr = CH // BD
-    i_c = i_r // NB
-    i_b = i_r % NB
-    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
-    row0 = start + i_b * BD
+    i_b, start, eos, row0 = _row_block(chunk_table, cu_seqlens, i_r, CH, BD)
     if row0 >= eos:
         return
     rows = row0 + tl.arange(0, BD)

@@ -37,6 +37,16 @@ def _chunk_rows(chunk_table, cu_seqlens, i_c):
 
 
 @triton.jit
+def _row_block(chunk_table, cu_seqlens, i_r, CH: tl.constexpr, BT: tl.constexpr):
+    # program index i_r over (chunk, BT-row block): (block index in its chunk, chunk's first row, end row of its
+    # sequence, block's first row)
+    NB: tl.constexpr = CH // BT
+    i_b = i_r % NB
+    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_r // NB)
+    return i_b, start, eos, start + i_b * BT
+
+
+@triton.jit
 def gla_prep_kernel(q, k, g, gc, qd, kd, gl, chunk_table, cu_seqlens, scale, H: tl.constexpr, K: tl.constexpr,
                     CH: tl.constexpr, BK: tl.constexpr):
     # gc: within-chunk cumulative log decay (fp32); gl: [num_chunks, H, K] its value at the chunk's last row;
@@ -91,13 +101,9 @@ def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
     # rest): tiles below the diagonal through the reference row just before the row block, diagonal tiles
     # exactly per column.
     i_r, i_jd, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NB: tl.constexpr = CH // BT
     ND: tl.constexpr = BD // BT
-    i_c = i_r // NB
-    i_b = i_r % NB
+    i_b, start, eos, row0 = _row_block(chunk_table, cu_seqlens, i_r, CH, BT)
     i_j = (i_b // ND) * ND + i_jd
-    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
-    row0 = start + i_b * BT
     if row0 >= eos:
         return
     rows = row0 + tl.arange(0, BT)
@@ -133,14 +139,8 @@ def gla_intra_offdiag_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
                              BK: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
     # the BD x BD tiles of A outside the diagonal blocks: one matmul tile per program (zeros above the diagonal)
     i_r, i_j, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NB: tl.constexpr = CH // BD
-    i_c = i_r // NB
-    i_b = i_r % NB
-    if i_j == i_b:
-        return
-    start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
-    row0 = start + i_b * BD
-    if row0 >= eos:
+    i_b, start, eos, row0 = _row_block(chunk_table, cu_seqlens, i_r, CH, BD)
+    if (i_j == i_b) | (row0 >= eos):
         return
     rows = row0 + tl.arange(0, BD)
     cols = start + i_j * BD + tl.arange(0, BD)

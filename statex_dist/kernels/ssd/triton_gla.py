@@ -29,7 +29,7 @@ only x, dt, A, B, C for backward and rebuilds the mapped tensors there. A scalar
 group would avoid all of this (docs/kernels.md, next steps).
 
 ``chunk_size`` (the SSD chunk length of the torch path) is accepted and ignored: the GLA kernels choose their
-own chunking from K and V (``chunk_triton.default_chunk_size``).
+own chunking from K and V (``layout.gla_state_stride``).
 
 Precision (measured once on an H200, b=1, T=300, H=8, Mamba2's A range, with the earlier GLA backward): y, the
 final state, dx, dB, dC, dh0 within 3e-3 of float64 in bf16 (1e-6 in fp32), but dA off by 2e-2 (N=128) /
