@@ -5,6 +5,7 @@ Parts (``--parts``, comma separated):
   fused   our models with fla's fused norm / SwiGLU ops (the CUDA default) vs our PyTorch modules, same weights
   speed   GLA-1.3B training step, B=4 x T=4096, bf16 autocast, fp32 params, fused AdamW: stock fla (original),
           ours (original), ours (StateX: layers 0, 6, 12, 18 merged); plus the Mamba2-1.3B step at equal tokens
+  profile torch.profiler over one training step of GLA-1.3B and Mamba2-1.3B (ours): top CUDA kernels by time
   long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
           sequence per step with activation checkpointing
 Weights are random (no Hub): speed and memory do not depend on their values.
@@ -251,6 +252,37 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
     out.append("MFU against 790 TFLOP/s (measured bf16 matmul peak); 6N excludes the input embedding.\n")
 
 
+PROFILE_MODELS: tuple[str, ...] = ("gla", "mamba2")
+
+
+def part_profile(out: list[str], top: int = 18) -> None:
+    """Where a training step's GPU time goes: the kernels with the most self CUDA time over one step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    B, T = (4, 4096) if not TINY else (2, 128)
+    for name in ("gla-1.3b", "mamba2-1.3b"):
+        if not any(name.startswith(m) for m in PROFILE_MODELS):
+            continue
+        cfg = shipped(name)
+        torch.manual_seed(0)
+        model = build_model(cfg, device=DEVICE).train()
+        time_training(model, B, T, 1, 2, cfg.vocab_size)  # compile, autotune, optimizer state
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
+        with profile(activities=acts) as prof:
+            time_training(model, B, T, 1, 0, cfg.vocab_size)
+        attr = "self_device_time_total" if DEVICE == "cuda" else "self_cpu_time_total"
+        events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
+        total = sum(getattr(e, attr) for e in events) / 1e3
+        out.append(f"## Profile: {name}, one training step B={B} x T={T} ({total:.0f} ms of kernel time)\n")
+        out.append("| kernel / op | calls | self ms | share |")
+        out.append("|---|---|---|---|")
+        for e in events[:top]:
+            ms = getattr(e, attr) / 1e3
+            out.append(f"| `{e.key[:90]}` | {e.count} | {ms:.1f} | {100 * ms / max(total, 1e-9):.1f}% |")
+        out.append("")
+        free(model)
+
+
 def part_long(out: list[str], steps: int) -> None:
     T = 65536 if not TINY else 256
     out.append(f"## 64K context: one {T}-token sequence per step, activation checkpointing per block\n")
@@ -278,7 +310,7 @@ def part_long(out: list[str], steps: int) -> None:
 
 
 def main() -> None:
-    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, LONG_MODELS
+    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, LONG_MODELS, PROFILE_MODELS
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
@@ -291,8 +323,10 @@ def main() -> None:
     parser.add_argument("--speed-variants", default="",
                         help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
     parser.add_argument("--long-models", default="gla,mamba2")
+    parser.add_argument("--profile-models", default="gla,mamba2")
     args = parser.parse_args()
     LONG_MODELS = tuple(args.long_models.split(","))
+    PROFILE_MODELS = tuple(args.profile_models.split(","))
     SPEED_VARIANTS = tuple(v for v in args.speed_variants.split(",") if v)
     LOGIT_DTYPES, LOGIT_MODELS = tuple(args.logit_dtypes.split(",")), tuple(args.logit_models.split(","))
     LOGIT_SEQ = args.logit_seq
@@ -304,6 +338,7 @@ def main() -> None:
         t0 = time.time()
         {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
          "speed": lambda: part_speed(out, args.steps, args.warmup),
+         "profile": lambda: part_profile(out),
          "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
         out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
 

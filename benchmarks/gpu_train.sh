@@ -8,7 +8,8 @@ set -uo pipefail
 OUT=${1:?usage: benchmarks/gpu_train.sh OUT_DIR [NGPU]}
 NGPU=${2:-2}
 CFG=configs/bench/gla-1.3b-statex-gpu.yaml
-# Dry run on CPU: MODEL_JSON=configs/models/gla-tiny.json TOKENS_PER_GPU=256 EXTRA="data.seq_len=64 ..."
+# Dry run on CPU (gloo): MODEL_JSON=configs/models/gla-tiny.json TOKENS_PER_GPU=256 WORK=/tmp/w \
+#   EXTRA="data.seq_len=64 data.micro_batch_size=4 device=cpu precision.mode=fp32" bash benchmarks/gpu_train.sh OUT 2
 MODEL_JSON=${MODEL_JSON:-configs/models/gla-1.3b.json}
 TOKENS_PER_GPU=${TOKENS_PER_GPU:-16384}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
@@ -17,6 +18,7 @@ mkdir -p "$OUT" "$WORK" runs
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/work/torch_extensions}
+export TRITON_CACHE_AUTOTUNING=1  # autotune results on disk: only the first process of the call tunes
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/gpu_train.log"; }
 run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the rendezvous port)
   local name=$1 ws=$2; shift 2
@@ -39,10 +41,10 @@ VOCAB=$($PY -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])
 log "inputs ready"
 
 NOCKPT=(checkpoint.interval=1000 checkpoint.save_at_end=false)
-RUNS=${RUNS:-ws1 fsdp resume zero2 zero3}  # a subset when device time is short
-want() { [[ " $RUNS " == *" $1 "* ]]; }
-# One GPU: StateX and the original model (model.expand=null) through FSDP at world size 1 and the single
-# backend. With two GPUs the StateX and original runs go side by side, one per GPU (separate processes).
+# Steps run in the order RUNS names them; one that cannot finish before DEADLINE (seconds since the script
+# started, minus its RUN_TIMEOUT) is skipped and logged, so a device call always ends with its summary.
+RUNS=${RUNS:-ws1 fsdp resume export zero2 zero3 single}
+DEADLINE=${DEADLINE:-100000}
 ORIG=(model.expand=null)
 ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or after it on GPU 0)
   local name=$1; shift
@@ -55,32 +57,38 @@ ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or a
     GPUS=0 run "$name-original" 1 "${ORIG[@]}" "$@"
   fi
 }
-if want ws1; then
-  ws1_pair fsdp-ws1 "${NOCKPT[@]}"
-  ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}"
-fi
-if [ "$NGPU" -ge 2 ]; then
-  want fsdp && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3
-  # Resume: a new run directory holding only the step-3 checkpoint (hard links: no copy of the 16 GB state),
-  # run again to the same final step, and compare the losses step by step.
-  if want resume; then
+resume() {  # a new run directory holding only the first checkpoint of fsdp-wsN (hard links: no copy of the
+  # 16 GB state), run again to the same final step; summarize_train_runs.py compares the losses step by step
   rm -rf runs/fsdp-resume && mkdir -p runs/fsdp-resume/checkpoints
+  local first
   first=$(ls runs/fsdp-ws$NGPU/checkpoints | grep '^step_' | sort | head -n1)
-  cp -al "runs/fsdp-ws$NGPU/checkpoints/$first" runs/fsdp-resume/checkpoints/ && echo "$first" > runs/fsdp-resume/checkpoints/latest
+  cp -al "runs/fsdp-ws$NGPU/checkpoints/$first" runs/fsdp-resume/checkpoints/ \
+    && echo "$first" > runs/fsdp-resume/checkpoints/latest
   log "resume from $first"
   run fsdp-resume "$NGPU" "${NOCKPT[@]}"
-  fi
-  want zero2 && run zero2-ws$NGPU "$NGPU" parallel.backend=deepspeed parallel.deepspeed_config=configs/deepspeed/zero2.json "${NOCKPT[@]}"
-  want zero3 && run zero3-ws$NGPU "$NGPU" parallel.backend=deepspeed parallel.deepspeed_config=configs/deepspeed/zero3.json "${NOCKPT[@]}"
-fi
-log "export"
-$PY -m statex_dist.cli export runs/fsdp-ws$NGPU --out $WORK/exported --overwrite > "$OUT/export.log" 2>&1 \
-  && $PY -c "
+}
+export_and_load() {
+  $PY -m statex_dist.cli export runs/fsdp-ws$NGPU --out $WORK/exported --overwrite > "$OUT/export.log" 2>&1 \
+    && $PY -c "
 import statex_dist, torch
 from transformers import AutoModelForCausalLM
 m = AutoModelForCausalLM.from_pretrained('$WORK/exported')
 print(type(m).__name__, sum(p.numel() for p in m.parameters()), m.config.layer_overrides)
 " >> "$OUT/export.log" 2>&1
-log "export exit $?"
+  log "export exit $?"
+}
+for step in $RUNS; do
+  if [ $((SECONDS + ${RUN_TIMEOUT:-300})) -gt "$DEADLINE" ]; then log "skip $step: deadline"; continue; fi
+  case $step in
+    ws1) RUN_TIMEOUT=${WS1_TIMEOUT:-${RUN_TIMEOUT:-300}} ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
+    single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
+    fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
+    resume) [ "$NGPU" -ge 2 ] && resume ;;
+    export) log "export"; export_and_load ;;
+    zero2|zero3) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;
+    *) log "unknown step $step" ;;
+  esac
+done
 $PY benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
 cat "$OUT/gpu_train.md"

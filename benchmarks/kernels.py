@@ -402,6 +402,8 @@ def main():
     ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
+    ap.add_argument("--ssd-backends", default="triton,fla,torch",
+                    help="fla's chunk_simple_gla autotunes ~2 min per case, then refuses Hopper + triton < 3.7.1")
     args = ap.parse_args()
     def parse(spec):
         """'default;CH=128;walk=128,128,8,64,3;CH=256:walk=...' -> [(label, chunk_size, walk tiles)]"""
@@ -428,7 +430,7 @@ def main():
                "time": lambda: section_time(results, {"original": parse(args.variants_original),
                                                       "merged": parse(args.variants_merged)}),
                "cold": lambda: section_cold(results), "memory": lambda: section_memory(results),
-               "ssd": lambda: section_ssd(results), "profile": lambda: section_profile(results, args.profile_shapes)}
+               "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(","))), "profile": lambda: section_profile(results, args.profile_shapes)}
     for name in sections:
         try:
             runners[name]()
