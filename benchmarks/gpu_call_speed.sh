@@ -26,7 +26,7 @@ left() { echo $((DEADLINE - SECONDS - ${1:-0})); }
 (
   CUDA_VISIBLE_DEVICES=1 timeout "$(left 15)" $PY benchmarks/kernels.py --out "$RES/kernels" \
     --sections "${KERNEL_SECTIONS:-check,time,cold,memory,profile,ssd,fla}" --fla-timeout 200 \
-    --ssd-backends triton,torch \
+    --ssd-backends triton,triton_gla,torch \
     --variants-original "${VARIANTS_ORIGINAL:-default}" --variants-merged "${VARIANTS_MERGED:-default}" \
     > "$RES/kernels/log" 2>&1
   echo "[gpu1] kernels exit $? at ${SECONDS}s" | tee -a "$RES/kernels/log"

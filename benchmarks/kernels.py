@@ -269,11 +269,24 @@ def _md(rows) -> str:
                      + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
 
 
+def _ssd_fn(backend):
+    """``ops.ssd_attention`` with a backend, or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels,
+    kept for before/after timing) the custom op with that impl."""
+    from statex_dist.kernels import ops
+
+    if backend != "triton_gla":
+        return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
+
+    def via_gla(x, dt, A, B, C, initial_state=None, output_final_state=False, cu_seqlens=None):
+        y, ht = ops._ssd_fwd_op(x, dt, A, B, C, initial_state, cu_seqlens, 64, output_final_state, backend)
+        return y, (ht if output_final_state else None)
+    return via_gla
+
+
 def _ssd_check(device, backends, check, states):
     """Each backend vs chunk_ssd_torch in float64 on the same (rounded) inputs: y, final state, every gradient."""
     from kernel_testing import rel_err
 
-    from statex_dist.kernels import ops
     from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
 
     P, G = SSD_LAYER["P"], SSD_LAYER["G"]
@@ -293,8 +306,8 @@ def _ssd_check(device, backends, check, states):
                     row = dict(case=label, N=N, dtype=str(dtype).replace("torch.", ""), backend=backend)
                     try:
                         a = [t.clone().requires_grad_() for t in ins]
-                        y, ht = ops.ssd_attention(*a[:5], initial_state=a[5], output_final_state=True,
-                                                  cu_seqlens=cu_t, backend=backend)
+                        y, ht = _ssd_fn(backend)(*a[:5], initial_state=a[5], output_final_state=True,
+                                                 cu_seqlens=cu_t)
                         got = [y, ht, *torch.autograd.grad([y, ht], a, [dy, dht])]
                         errs = {n: rel_err(g, r) for n, g, r in zip(names, got, ref)}
                         worst = max(errs.values(), key=lambda e: float("inf") if e != e else e)  # NaN first
@@ -310,7 +323,6 @@ def _ssd_check(device, backends, check, states):
 
 def _ssd_time(device, backends, lengths, states, torch_max_t, timer):
     """fwd+bwd and fwd medians, first-call seconds and peak memory of each backend at the layer shape."""
-    from statex_dist.kernels import ops
 
     b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
     cuda = device == "cuda"
@@ -326,7 +338,7 @@ def _ssd_time(device, backends, lengths, states, torch_max_t, timer):
                     x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, device, torch.bfloat16)
                     ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
                     dy = torch.randn_like(x)
-                    fn = lambda *a, _b=backend: ops.ssd_attention(*a, backend=_b)  # noqa: E731
+                    fn = _ssd_fn(backend)
                     run = fwd_bwd(fn, ins, dy)
                     if cuda:
                         torch.cuda.synchronize()
@@ -361,10 +373,10 @@ def _wall_ms(run, reps=3):
     return sorted(ts)[len(ts) // 2]
 
 
-def section_ssd(results, device="cuda", backends=("triton", "fla", "torch"), lengths=SSD_LENGTHS,
+def section_ssd(results, device="cuda", backends=("triton", "triton_gla", "torch"), lengths=SSD_LENGTHS,
                 states=SSD_STATES, check=SSD_CHECK, torch_max_t=SSD_TORCH_MAX_T):
-    """Mamba2 SSD: ours (the Triton GLA kernels through ssd/triton_gla.py), fla's chunk_simple_gla and the torch
-    path, all through ops.ssd_attention. Correctness first (small shapes), then timing at the layer shape.
+    """Mamba2 SSD: ours (ssd/triton_ssd.py), the earlier path through the GLA kernels (``triton_gla``), fla's
+    chunk_simple_gla (``fla``) and the torch path. Correctness first (small shapes), then timing at the layer shape.
     The arguments other than ``results`` exist for CPU dry runs of this code at tiny sizes (tests/ or by hand):
     e.g. ``device="cpu", backends=("torch",), lengths=(70,)`` with a smaller ``SSD_LAYER``."""
     timer = (lambda run: time_ms(run, rep=100)) if device == "cuda" else _wall_ms
@@ -402,7 +414,7 @@ def main():
     ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
-    ap.add_argument("--ssd-backends", default="triton,fla,torch",
+    ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
                     help="fla's chunk_simple_gla autotunes ~2 min per case, then refuses Hopper + triton < 3.7.1")
     args = ap.parse_args()
     def parse(spec):

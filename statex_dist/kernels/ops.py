@@ -1,7 +1,7 @@
 """The token-mixer entry points the models call, and the backend choice behind them.
 
 Backends: ``"auto"`` (our Triton kernels on CUDA, the PyTorch chunked path elsewhere), ``"triton"`` (ours:
-the Triton GLA kernels, which also run Mamba2 SSD through ``ssd/triton_gla.py``), ``"fla"`` (fla's
+the Triton GLA kernels and the Mamba2 SSD kernels of ``ssd/triton_ssd.py``), ``"fla"`` (fla's
 ``chunk_gla`` / ``chunk_simple_gla``; CUDA only) and ``"torch"`` (the chunked reference).
 
 Our kernels are ``torch.library`` custom ops with fake (meta) and autograd registrations, so ``torch.compile``

@@ -1,12 +1,12 @@
-"""Mamba2 SSD through our Triton GLA kernels (ssd/triton_gla.py) under TRITON_INTERPRET=1 on CPU, against the
-PyTorch chunked SSD in float64.
+"""Our Mamba2 SSD Triton kernels (ssd/triton_ssd.py) under TRITON_INTERPRET=1 on CPU, against the PyTorch
+chunked SSD in float64.
 
 Run by test_ssd_triton_interpret.py in fresh processes (the interpreter is chosen when the kernels are
 decorated, so it must be set before they are imported): ``interpret_ssd_cases.py [NAME,...]`` runs the named
 cases (default: all, plus ``custom-op``) and prints one line ``RESULTS {case: {"err": {tensor: relative
 error}, "tol": tolerance, "dtype_errors": [...]}}``.
 
-The interpreter costs about 1 s per (64-token chunk x head) for a forward + backward, so the shapes are tiny.
+The interpreter costs about 1 s per 64-token chunk for a forward + backward at these widths.
 """
 import json
 import os
@@ -21,14 +21,18 @@ from kernel_testing import rel_err, ssd_inputs  # noqa: E402
 
 TOL_FP32 = 1e-4
 TOL_BF16 = 2e-2
-# name: (b, T, H, P, G, N, extra); T is never a multiple of 64 (the GLA kernels' chunk). Interpreter cost in
-# (chunk x head) units: 12, 8, 4, 8 (+ 4 for custom-op); the test runs the even and odd entries of
-# [*CASES, "custom-op"] in two processes, so this order splits the work 20 / 16.
+# name: (b, T, H, P, G, N, extra); T is never a multiple of 64 (the kernels' chunk). The last two cases cover
+# several chunks per sequence, N over one 64-column block and P, N that are not powers of two (masked tiles).
+# The test runs the even and odd entries of [*CASES, "custom-op"] in two processes.
 CASES = {
     "b1-T50-H4-P8-G2-N16-packed-strong": (1, 50, 4, 8, 2, 16, {"cu": [0, 24, 25, 50], "strong": True}),
     "b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {}),
     "b1-T21-H4-P8-G1-N32-bf16-nostate": (1, 21, 4, 8, 1, 32, {"bf16": True, "no_state": True}),
     "b1-T75-H4-P8-G2-N32-states": (1, 75, 4, 8, 2, 32, {}),
+    "b1-T160-H4-P24-G2-N80-packed-3seq": (1, 160, 4, 24, 2, 80, {"cu": [0, 70, 71, 160], "strong": True}),
+    "b2-T150-H2-P16-G1-N128-bf16": (2, 150, 2, 16, 1, 128, {"bf16": True}),
+    # the earlier path through the GLA kernels (ssd/triton_gla.py), still registered as impl "triton_gla"
+    "via-gla-b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {"via_gla": True}),
 }
 NAMES = ["y", "ht", "dx", "ddt", "dA", "dB", "dC", "dh0"]
 
@@ -43,6 +47,7 @@ def _dtype_errors(grads, inputs):
 def run_case(b, T, H, P, G, N, extra):
     from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
     from statex_dist.kernels.ssd.triton_gla import ssd_bwd_via_gla, ssd_fwd_via_gla
+    from statex_dist.kernels.ssd.triton_ssd import ssd_bwd_triton, ssd_fwd_triton
 
     cu = extra.get("cu")
     ref_in = list(ssd_inputs(b, T, H, P, G, N, n_states=len(cu) - 1 if cu else b, strong=extra.get("strong", False)))
@@ -65,8 +70,9 @@ def run_case(b, T, H, P, G, N, extra):
                                          [dy] + ([dht] if dht is not None else [])))
     ref = [y_r, ht_r] + [None if t is None else next(ref_grads) for t in ref_in]
 
-    y, ht = ssd_fwd_via_gla(*ins[:5], 64, ins[5], not no_state, cu)
-    grads = ssd_bwd_via_gla(dy.to(y.dtype), None if dht is None else dht.float(), *ins[:5], 64, ins[5], cu)
+    fwd, bwd = (ssd_fwd_via_gla, ssd_bwd_via_gla) if extra.get("via_gla") else (ssd_fwd_triton, ssd_bwd_triton)
+    y, ht = fwd(*ins[:5], 64, ins[5], not no_state, cu)
+    grads = bwd(dy.to(y.dtype), None if dht is None else dht.float(), *ins[:5], 64, ins[5], cu)
     got = [y, ht, *grads]
     dtype_errors = _dtype_errors(grads, ins)
     if y.dtype != ins[0].dtype or y.shape != ins[0].shape:

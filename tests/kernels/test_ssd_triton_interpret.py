@@ -1,4 +1,4 @@
-"""CI gate for Mamba2 SSD on our Triton GLA kernels without a GPU: interpreted at tiny shapes
+"""CI gate for our Mamba2 SSD Triton kernels without a GPU: interpreted at tiny shapes
 (TRITON_INTERPRET=1), it must match the float64 PyTorch chunked SSD (outputs, final state, the gradients of
 x, dt, A, B, C and the initial state, and their dtypes). The cases run in two child processes side by side
 (the interpreter is slow and single-threaded)."""
@@ -36,7 +36,7 @@ def interpreted_results():
 
 
 @pytest.mark.parametrize("case", ALL)
-def test_ssd_via_triton_gla_interpreted(interpreted_results, case):
+def test_ssd_triton_interpreted(interpreted_results, case):
     res = interpreted_results[case]
     assert res["err"], case
     assert not res["dtype_errors"], f"{case}: gradient dtypes/shapes differ from the inputs': {res['dtype_errors']}"

@@ -1,0 +1,335 @@
+"""Mamba2 SSD in Triton with the scalar decay and the group-shared B/C kept as they are.
+
+SSD is linear attention with one log decay ``a_t = dt_t A_h`` per head and token, C as the query, B as the key
+(shared by the ``hg = H // G`` heads of a group) and ``v = dt x`` as the value. Per chunk of ``L = 64`` tokens,
+with ``s`` the cumulative decay from the chunk start, ``e`` its value at the chunk's last row and the state
+``S`` kept as ``[P, N]`` (the layout of the states the models pass around):
+
+    y_i     = exp(s_i) C_i S_c^T + sum_{j <= i} (C_i . B_j) exp(s_i - s_j) v_j
+    S_{c+1} = exp(e) S_c + sum_j exp(e - s_j) v_j^T B_j
+
+Kernels (one launch each; every tensor stays in its natural size, nothing is broadcast over heads):
+- ``ssd_chunk_state_kernel``: ``sum_l w_l X_l^T Y_l`` per (chunk, head): each chunk's state increment in the
+  forward (X = x, w = dt exp(e - s), Y = B) and each chunk's output-to-state gradient in the backward
+  (X = dy, w = exp(s), Y = C);
+- ``ssd_state_pass_kernel``: walks the chunks of a row in order (reverse for the backward), turning the
+  increments into the state entering each chunk (the gradient leaving each chunk), restarting at sequence
+  starts from the initial state (the final-state gradient) and writing the final state (the initial-state
+  gradient); the only sequential part, elementwise on ``[P, N]``;
+- ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C;
+- ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt`` and the log-decay gradient ``da``;
+- ``ssd_bwd_dbc_kernel``: per (chunk, group, N block) ``dB`` and ``dC``, summed over the group's heads on
+  chip (no per-head ``[T, H, N]`` gradient is ever written).
+
+The decay gradient needs no sum over the whole sequence (the bf16 trap of the GLA mapping): with ``D`` the
+gradient leaving a chunk, ``da_t`` is a reverse sum inside the chunk of the score and output terms, plus
+``sum_{j < t} q_j`` with ``q_j = exp(e - s_j) v_j . (B_j D^T)``, plus ``exp(e) <D, S_c>``.
+
+Packed sequences (``cu_seqlens``) and lengths that are not a multiple of ``L`` go through
+``layout.ChunkLayout``: each sequence is padded to whole chunks with ``dt = 0`` (no decay, no input), so the
+kernels only see whole chunks and a table saying which sequence each chunk belongs to. A plain batch whose
+length is a multiple of 64 is used in place, with no copy.
+
+Memory: the per-chunk states (``[rows, chunks, H, P, N]``, bf16 for 16-bit inputs, fp32 otherwise) are the
+only large intermediates: ``H P N / 64`` elements per token, e.g. 16 KiB per token for Mamba2-1.3B at
+``N = 128`` in bf16; the backward holds the states and their gradients together.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from statex_dist.kernels.gla.chunk_triton import _dtypes
+from statex_dist.kernels.gla.triton_fwd import _mm
+from statex_dist.kernels.layout import ChunkLayout
+
+CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
+BLOCK_N = 64  # state columns (d_state) per matmul step
+PASS_BLOCK = 1024  # state elements per program of the sequential pass
+
+
+@triton.jit
+def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
+                           N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                           ELT: tl.constexpr, PREC: tl.constexpr):
+    # OUT[r, c, h, p, n] = sum_l X[r, t_l, h, p] W[r, t_l, h] Y[r, t_l, g, n] over the rows t_l of chunk c
+    i_rc, i_pn, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    NBN: tl.constexpr = (N + BN - 1) // BN
+    i_p, i_n = i_pn // NBN, i_pn % NBN
+    i_r, i_c = i_rc // NC, i_rc % NC
+    i_g = i_h // (H // G)
+    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
+    p = i_p * BP + tl.arange(0, BP)
+    n = i_n * BN + tl.arange(0, BN)
+    x = tl.load(X + (rows[:, None] * H + i_h) * P + p[None, :], mask=(p < P)[None, :], other=0.0)
+    w = tl.load(W + rows * H + i_h)
+    y = tl.load(Y + (rows[:, None] * G + i_g) * N + n[None, :], mask=(n < N)[None, :], other=0.0)
+    acc = _mm(tl.trans(x.to(tl.float32) * w[:, None]), y, ELT, PREC)
+    base = (i_rc * H + i_h).to(tl.int64) * P * N
+    tl.store(OUT + base + p[:, None] * N + n[None, :], acc.to(OUT.dtype.element_ty),
+             mask=(p < P)[:, None] & (n < N)[None, :])
+
+
+@triton.jit
+def ssd_state_pass_kernel(U, DECAY, SEQ, INIT, FINAL, NC, H: tl.constexpr, PN: tl.constexpr, BLOCK: tl.constexpr,
+                          HAS_INIT: tl.constexpr, HAS_FINAL: tl.constexpr, REVERSE: tl.constexpr):
+    # One row and head, BLOCK elements of the [P, N] state. In walk order (reverse for the backward), U[c] (the
+    # chunk's increment) is replaced by the running state as it enters chunk c, then S <- DECAY[c] S + U[c].
+    # A chunk of another sequence than the previous one writes FINAL[previous] and restarts from INIT[its own].
+    i_b, i_rh = tl.program_id(0), tl.program_id(1)
+    i_r, i_h = i_rh // H, i_rh % H
+    e = i_b * BLOCK + tl.arange(0, BLOCK)
+    m = e < PN
+    if REVERSE:
+        prev = tl.load(SEQ + i_r * NC + NC - 1)
+    else:
+        prev = tl.load(SEQ + i_r * NC)
+    S = tl.zeros([BLOCK], dtype=tl.float32)
+    if HAS_INIT:
+        S = tl.load(INIT + (prev * H + i_h).to(tl.int64) * PN + e, mask=m, other=0.0).to(tl.float32)
+    for k in range(0, NC):
+        if REVERSE:
+            c = NC - 1 - k
+        else:
+            c = k
+        s = tl.load(SEQ + i_r * NC + c)
+        if s != prev:
+            if HAS_FINAL:
+                tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
+            S = tl.zeros([BLOCK], dtype=tl.float32)
+            if HAS_INIT:
+                S = tl.load(INIT + (s * H + i_h).to(tl.int64) * PN + e, mask=m, other=0.0).to(tl.float32)
+            prev = s
+        off = ((i_r * NC + c) * H + i_h).to(tl.int64) * PN + e
+        u = tl.load(U + off, mask=m, other=0.0).to(tl.float32)
+        tl.store(U + off, S.to(U.dtype.element_ty), mask=m)
+        S = tl.load(DECAY + (i_r * NC + c) * H + i_h) * S + u
+    if HAS_FINAL:
+        tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
+
+
+@triton.jit
+def _chunk_setup(GC, i_rc, i_h, T, NC, H: tl.constexpr, L: tl.constexpr):
+    # rows of chunk i_rc, its cumulative log decay s [L] and the causal decay matrix exp(s_i - s_j), j <= i
+    i_r, i_c = i_rc // NC, i_rc % NC
+    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
+    s = tl.load(GC + rows * H + i_h)
+    i = tl.arange(0, L)
+    decay = tl.where(i[:, None] >= i[None, :], tl.exp(tl.minimum(s[:, None] - s[None, :], 0.0)), 0.0)
+    s_end = tl.sum(tl.where(i == L - 1, s, 0.0), axis=0)
+    return rows, s, s_end, decay
+
+
+@triton.jit
+def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, Y, T, NC, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
+                          N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                          ELT: tl.constexpr, PREC: tl.constexpr):
+    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) for one chunk, head and block of P
+    i_rc, i_p, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    i_g = i_h // (H // G)
+    rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+    p = i_p * BP + tl.arange(0, BP)
+    pm = p < P
+    base = (i_rc * H + i_h).to(tl.int64) * P * N
+    cb = tl.zeros([L, L], dtype=tl.float32)
+    o = tl.zeros([L, BP], dtype=tl.float32)
+    for n0 in range(0, N, BN):
+        n = n0 + tl.arange(0, BN)
+        nm = n < N
+        bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+        c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
+        b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+        st = tl.load(S + base + p[:, None] * N + n[None, :], mask=pm[:, None] & nm[None, :], other=0.0)
+        cb += _mm(c, tl.trans(b), ELT, PREC)
+        o += _mm(c, tl.trans(st), ELT, PREC)
+    x = tl.load(X + (rows[:, None] * H + i_h) * P + p[None, :], mask=pm[None, :], other=0.0)
+    dt = tl.load(DT + rows * H + i_h)
+    v = x.to(tl.float32) * dt[:, None]
+    o = o * tl.exp(s)[:, None] + _mm(cb * decay, v, ELT, PREC)
+    tl.store(Y + (rows[:, None] * H + i_h) * P + p[None, :], o.to(Y.dtype.element_ty), mask=pm[None, :])
+
+
+@triton.jit
+def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, DY, DX, DDT, DA, T, NC, H: tl.constexpr, G: tl.constexpr,
+                      P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                      ELT: tl.constexpr, PREC: tl.constexpr):
+    # one chunk and head, all of P: dv (-> dx, and ddt through x), and da, the gradient of the log decay a_t
+    i_rc, i_h = tl.program_id(0), tl.program_id(1)
+    i_g = i_h // (H // G)
+    rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+    p = tl.arange(0, BP)
+    pm = p < P
+    base = (i_rc * H + i_h).to(tl.int64) * P * N
+    cb = tl.zeros([L, L], dtype=tl.float32)
+    bd = tl.zeros([L, BP], dtype=tl.float32)  # B_j D^T: the gradient reaching v_j through the chunk's state
+    cs = tl.zeros([L, BP], dtype=tl.float32)  # C_i S_c^T: the output's state term before its decay
+    ds = tl.zeros([BP], dtype=tl.float32)  # <D, S_c>, summed over N here and over P below
+    for n0 in range(0, N, BN):
+        n = n0 + tl.arange(0, BN)
+        nm = n < N
+        bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+        c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
+        b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+        pn = base + p[:, None] * N + n[None, :]
+        pnm = pm[:, None] & nm[None, :]
+        st = tl.load(S + pn, mask=pnm, other=0.0)
+        dst = tl.load(D + pn, mask=pnm, other=0.0)
+        cb += _mm(c, tl.trans(b), ELT, PREC)
+        bd += _mm(b, tl.trans(dst), ELT, PREC)
+        cs += _mm(c, tl.trans(st), ELT, PREC)
+        ds += tl.sum(st.to(tl.float32) * dst.to(tl.float32), axis=1)
+    tok = (rows[:, None] * H + i_h) * P + p[None, :]
+    x = tl.load(X + tok, mask=pm[None, :], other=0.0).to(tl.float32)
+    dy = tl.load(DY + tok, mask=pm[None, :], other=0.0)
+    dt = tl.load(DT + rows * H + i_h)
+    v = x * dt[:, None]
+    scores = cb * decay
+    w_end = tl.exp(s_end - s)  # exp(e - s_j) <= 1
+    dv_state = w_end[:, None] * bd
+    dv = _mm(tl.trans(scores), dy, ELT, PREC) + dv_state
+    z = _mm(dy, tl.trans(v), ELT, PREC) * scores  # dscore_ij * score_ij
+    dg = tl.sum(z, axis=1) - tl.sum(z, axis=0) + tl.exp(s) * tl.sum(dy.to(tl.float32) * cs, axis=1)
+    q = tl.sum(v * dv_state, axis=1)
+    da = (tl.sum(dg, axis=0) - tl.cumsum(dg, axis=0) + dg) + (tl.cumsum(q, axis=0) - q) \
+        + tl.exp(s_end) * tl.sum(ds, axis=0)
+    tl.store(DX + tok, (dv * dt[:, None]).to(DX.dtype.element_ty), mask=pm[None, :])
+    tl.store(DDT + rows * H + i_h, tl.sum(dv * x, axis=1) + tl.load(A + i_h).to(tl.float32) * da)
+    tl.store(DA + rows * H + i_h, da)
+
+
+@triton.jit
+def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, H: tl.constexpr, G: tl.constexpr,
+                       P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                       ELT: tl.constexpr, PREC: tl.constexpr):
+    # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
+    #                                   dB = sum_h [(dscore_h * decay_h)^T C + exp(e - s) v_h D_h]
+    i_rc, i_n, i_g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    HG: tl.constexpr = H // G
+    i_r, i_c = i_rc // NC, i_rc % NC
+    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
+    n = i_n * BN + tl.arange(0, BN)
+    nm = n < N
+    p = tl.arange(0, BP)
+    pm = p < P
+    bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+    dcb = tl.zeros([L, L], dtype=tl.float32)
+    dc = tl.zeros([L, BN], dtype=tl.float32)
+    db = tl.zeros([L, BN], dtype=tl.float32)
+    for k in range(0, HG):
+        i_h = i_g * HG + k
+        _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+        tok = (rows[:, None] * H + i_h) * P + p[None, :]
+        dy = tl.load(DY + tok, mask=pm[None, :], other=0.0)
+        v = tl.load(X + tok, mask=pm[None, :], other=0.0).to(tl.float32) * tl.load(DT + rows * H + i_h)[:, None]
+        pn = (i_rc * H + i_h).to(tl.int64) * P * N + p[:, None] * N + n[None, :]
+        pnm = pm[:, None] & nm[None, :]
+        st = tl.load(S + pn, mask=pnm, other=0.0)
+        dst = tl.load(D + pn, mask=pnm, other=0.0)
+        dcb += _mm(dy, tl.trans(v), ELT, PREC) * decay
+        dc += tl.exp(s)[:, None] * _mm(dy, st, ELT, PREC)
+        db += tl.exp(s_end - s)[:, None] * _mm(v, dst, ELT, PREC)
+    c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
+    b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+    dc += _mm(dcb, b, ELT, PREC)
+    db += _mm(tl.trans(dcb), c, ELT, PREC)
+    tl.store(DC + bc_offs, dc.to(DC.dtype.element_ty), mask=nm[None, :])
+    tl.store(DB + bc_offs, db.to(DB.dtype.element_ty), mask=nm[None, :])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# host side
+# ---------------------------------------------------------------------------------------------------------
+def _block(n: int) -> int:
+    return max(16, triton.next_power_of_2(n))
+
+
+class _Chunks:
+    """The padded, chunk-aligned view of one call's inputs and the per-chunk decay terms both passes use."""
+
+    def __init__(self, x, dt, A, B, C, cu):
+        b, T, H, P = x.shape
+        G, N = B.shape[-2:]
+        if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise TypeError(f"ssd triton kernels take float32/bfloat16/float16 x, got {x.dtype}")
+        L = CHUNK
+        self.layout = layout = ChunkLayout.build(b, T, L, cu, x.device)
+        self.R, self.NC = layout.rows, layout.num_chunks
+        self.Tp = self.NC * L
+        self.H, self.P, self.G, self.N = H, P, G, N
+        self.dtype = x.dtype
+        self.x, self.B, self.C = (layout.pad(t.to(x.dtype)).contiguous() for t in (x, B, C))
+        self.dt = layout.pad(dt.float()).contiguous()
+        self.A = A.float().contiguous()
+        gc = (self.dt * self.A).view(self.R, self.NC, L, H).cumsum(2)
+        gl = gc[:, :, -1]  # [R, NC, H]
+        self.gc = gc.view(self.R, self.Tp, H).contiguous()
+        self.decay = gl.exp().contiguous()
+        self.w_state = ((gl[:, :, None] - gc).exp() * self.dt.view(self.R, self.NC, L, H)).view(self.R, self.Tp, H)
+        if layout.seq_chunks is None:
+            seq = torch.arange(self.R, dtype=torch.int32).repeat_interleave(self.NC)
+        else:
+            seq = torch.repeat_interleave(torch.arange(len(layout.seq_chunks), dtype=torch.int32),
+                                          torch.tensor([n for _, n in layout.seq_chunks]))
+        self.seq = seq.to(x.device)
+        self.num_seqs = layout.num_seqs
+        elt, prec, self.state_dtype = _dtypes(x)  # bf16 states for bf16 inputs; fp32 dots when interpreted
+        self.meta = dict(H=H, G=G, P=P, N=N, L=L, ELT=elt, PREC=prec)
+        self.BP, self.BN = _block(P), min(BLOCK_N, _block(N))
+
+    def chunk_state(self, X, W, Y):
+        out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
+        grid = (self.R * self.NC, triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.H)
+        ssd_chunk_state_kernel[grid](X, W.contiguous(), Y, out, self.Tp, self.NC, BP=self.BP, BN=self.BN,
+                                     **self.meta)
+        return out
+
+    def state_pass(self, U, init, reverse):
+        """U becomes the state entering (reverse: the gradient leaving) each chunk; returns the final state
+        per sequence (reverse: the gradient of the initial state), fp32."""
+        PN = self.P * self.N
+        final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=U.device, dtype=torch.float32)
+        grid = (triton.cdiv(PN, PASS_BLOCK), self.R * self.H)
+        ssd_state_pass_kernel[grid](U, self.decay, self.seq, init.contiguous() if init is not None else U,
+                                    final, self.NC, H=self.H, PN=PN, BLOCK=PASS_BLOCK, HAS_INIT=init is not None,
+                                    HAS_FINAL=True, REVERSE=reverse)
+        return final
+
+    def states(self, h0):
+        """(state entering each chunk [R, NC, H, P, N], final state per sequence)."""
+        S = self.chunk_state(self.x, self.w_state, self.B)
+        return S, self.state_pass(S, h0, reverse=False)
+
+
+def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu):
+    """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``. ``chunk_size`` is
+    ignored: the kernels use 64-token chunks."""
+    del chunk_size
+    ch = _Chunks(x, dt, A, B, C, cu)
+    S, final = ch.states(h0)
+    y = torch.empty_like(ch.x)
+    grid = (ch.R * ch.NC, triton.cdiv(ch.P, ch.BP), ch.H)
+    ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, y, ch.Tp, ch.NC, BP=ch.BP, BN=ch.BN, **ch.meta)
+    return ch.layout.unpad(y), (final if output_final_state else None)
+
+
+def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu):
+    """Backward: ``(dx, ddt, dA, dB, dC, dh0 or None)``, each in its input's dtype."""
+    del chunk_size
+    ch = _Chunks(x, dt, A, B, C, cu)
+    S, _ = ch.states(h0)
+    dyp = ch.layout.pad(dy.to(ch.dtype)).contiguous()
+    D = ch.chunk_state(dyp, ch.gc.exp(), ch.C)
+    dh0 = ch.state_pass(D, dht, reverse=True)
+    dx = torch.empty_like(ch.x)
+    ddt, da = (torch.empty(ch.R, ch.Tp, ch.H, device=x.device, dtype=torch.float32) for _ in range(2))
+    meta = dict(BP=ch.BP, BN=ch.BN, **ch.meta)
+    ssd_bwd_dx_kernel[(ch.R * ch.NC, ch.H)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, D, dyp, dx, ddt, da,
+                                            ch.Tp, ch.NC, num_warps=8, **meta)
+    dB, dC = (torch.empty(ch.R, ch.Tp, ch.G, ch.N, device=x.device, dtype=torch.float32) for _ in range(2))
+    ssd_bwd_dbc_kernel[(ch.R * ch.NC, triton.cdiv(ch.N, ch.BN), ch.G)](
+        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D, dyp, dB, dC, ch.Tp, ch.NC, num_warps=8, **meta)
+    dA = (ch.dt * da).sum((0, 1))
+    unpad = ch.layout.unpad
+    return (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),
+            None if h0 is None else dh0.to(h0.dtype))

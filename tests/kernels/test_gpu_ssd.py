@@ -1,0 +1,51 @@
+"""Our Mamba2 SSD Triton kernels on a GPU against the float64 PyTorch chunked SSD (outputs, final state and the
+gradients of x, dt, A, B, C and the initial state), at Mamba2-1.3B's head shape (P = 64, one group of B/C).
+
+Skipped without CUDA. The allocator is filled with NaN before each call, so an unwritten element fails.
+"""
+import pytest
+import torch
+
+from kernel_testing import rel_err, ssd_inputs
+from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+TOL = {torch.float32: 1e-4, torch.bfloat16: 2e-2}
+NAMES = ["y", "ht", "dx", "ddt", "dA", "dB", "dC", "dh0"]
+# (b, T, H, P, G, N, cu_seqlens, dtype)
+CASES = [
+    (1, 300, 8, 64, 1, 128, None, torch.bfloat16),
+    (1, 300, 8, 64, 1, 128, None, torch.float32),
+    (2, 257, 8, 64, 2, 512, None, torch.bfloat16),
+    (1, 400, 4, 64, 1, 512, [0, 1, 130, 400], torch.float32),
+]
+
+
+def poison_allocator(nbytes: int = 1 << 30) -> None:
+    torch.empty(nbytes // 4, device="cuda", dtype=torch.float32).fill_(float("nan"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"b{c[0]}-T{c[1]}-H{c[2]}-N{c[5]}-{str(c[7])[6:]}"
+                         + ("-packed" if c[6] else ""))
+def test_triton_ssd_matches_float64(case):
+    from statex_dist.kernels.ssd.triton_ssd import ssd_bwd_triton, ssd_fwd_triton
+
+    b, T, H, P, G, N, cu, dtype = case
+    n_seq = len(cu) - 1 if cu else b
+    ins = [t.cuda() for t in ssd_inputs(b, T, H, P, G, N, n_states=n_seq, strong=True)]
+    ins = [t.to(dtype if i in (0, 3, 4) else torch.float32) for i, t in enumerate(ins)]
+    cu_t = torch.tensor(cu, device="cuda", dtype=torch.int32) if cu else None
+    ref_in = [t.double().requires_grad_() for t in ins]
+    y_r, ht_r = chunk_ssd_torch(*ref_in[:5], 64, ref_in[5], True, cu_t)
+    dy, dht = torch.randn_like(y_r).to(dtype), torch.randn_like(ht_r).float()
+    ref = [y_r, ht_r, *torch.autograd.grad([y_r, ht_r], ref_in, [dy.double(), dht.double()])]
+    poison_allocator()
+    y, ht = ssd_fwd_triton(*ins[:5], 64, ins[5], True, cu_t)
+    poison_allocator()
+    grads = ssd_bwd_triton(dy, dht, *ins[:5], 64, ins[5], cu_t)
+    errs = {n: rel_err(a, r) for n, a, r in zip(NAMES, [y, ht, *grads], ref)}
+    print(case, {n: f"{e:.1e}" for n, e in errs.items()})
+    bad = {n: e for n, e in errs.items() if not e <= TOL[dtype]}
+    assert not bad, f"relative errors over tolerance: {bad}"
+    assert all(g.dtype == t.dtype and g.shape == t.shape for g, t in zip(grads, ins))
