@@ -25,7 +25,9 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
   log "run $name (world size $ws${GPUS:+, GPUs $GPUS}): $*"
   local t0=$SECONDS
   [ "$name" = fsdp-resume ] || rm -rf "runs/$name"  # a stale run directory would be resumed, not rerun
-  CUDA_VISIBLE_DEVICES=${GPUS:-${CUDA_VISIBLE_DEVICES:-}} timeout ${RUN_TIMEOUT:-300} \
+  local pin=()  # only pin when asked: an empty CUDA_VISIBLE_DEVICES hides every GPU (the run goes to the CPU)
+  [ -n "${GPUS:-}" ] && pin=("CUDA_VISIBLE_DEVICES=$GPUS")
+  env "${pin[@]}" timeout ${RUN_TIMEOUT:-300} \
     $PY -m torch.distributed.run --nnodes 1 --nproc-per-node "$ws" --master-port "${PORT:-29500}" \
     -m statex_dist.cli train --config $CFG \
     run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \

@@ -11,6 +11,7 @@ backward recomputes the forward. Single decode steps (T == 1) run one recurrence
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from typing import Callable
@@ -135,18 +136,28 @@ def _gla_backward(ctx, do, dht, _dsaved):
 _gla_fwd_op.register_autograd(_gla_backward, setup_context=_gla_setup)
 
 
+# impls whose kernels add the skip ``D_h x`` themselves (and return dD); the others get it added around them
+_SSD_FUSED_SKIP = {"triton"}
+
+
 @torch.library.custom_op("statex::ssd_fwd", mutates_args=())
 def _ssd_fwd_op(
-    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None,
     chunk_size: int, output_final_state: bool, impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    y, ht = _SSD_FWD[impl](x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
+    fwd = _SSD_FWD[impl]
+    if D is not None and impl in _SSD_FUSED_SKIP:
+        y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens, D=D)
+    else:
+        y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
+        if D is not None:
+            y = (y.float() + x.float() * D.float()[:, None]).to(y.dtype)
     return y.contiguous(), (ht.contiguous() if ht is not None else x.new_empty(_EMPTY, dtype=torch.float32))
 
 
 @_ssd_fwd_op.register_fake
-def _(x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, output_final_state, impl):
+def _(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl):
     b, T, H, P = x.shape
     N = B.shape[-1]
     n_seq = b if cu_seqlens is None else cu_seqlens.shape[0] - 1
@@ -157,33 +168,44 @@ def _(x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, output_final_state,
 @torch.library.custom_op("statex::ssd_bwd", mutates_args=())
 def _ssd_bwd_op(
     dy: torch.Tensor, dht: torch.Tensor | None,
-    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, chunk_size: int, impl: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    grads = [None if g is None else g.contiguous()
-             for g in _SSD_BWD[impl](dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens)]
-    dh0 = grads[-1]
-    return (*grads[:-1], dh0 if dh0 is not None else x.new_empty(_EMPTY, dtype=torch.float32))
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    bwd = _SSD_BWD[impl]
+    if D is not None and impl in _SSD_FUSED_SKIP:
+        *grads, dD = bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens, D=D)
+    else:
+        grads = list(bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens))
+        dD = None
+        if D is not None:
+            dyf = dy.float()
+            grads[0] = (grads[0].float() + dyf * D.float()[:, None]).to(grads[0].dtype)
+            dD = (dyf * x.float()).sum((0, 1, 3)).to(D.dtype)
+    grads = [None if g is None else g.contiguous() for g in grads]
+    empty = x.new_empty(_EMPTY, dtype=torch.float32)
+    return (*grads[:-1], grads[-1] if grads[-1] is not None else empty, dD if dD is not None else empty)
 
 
 @_ssd_bwd_op.register_fake
-def _(dy, dht, x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, impl):
-    dh0 = _empty_like(initial_state) if initial_state is not None else x.new_empty(_EMPTY, dtype=torch.float32)
+def _(dy, dht, x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, impl):
+    empty = x.new_empty(_EMPTY, dtype=torch.float32)
+    dh0 = _empty_like(initial_state) if initial_state is not None else empty
     return (_empty_like(x), _empty_like(dt), _empty_like(A), _empty_like(B),
-            _empty_like(C), dh0)
+            _empty_like(C), dh0, _empty_like(D) if D is not None else empty)
 
 
 def _ssd_setup(ctx, inputs, output):
-    x, dt, A, B, C, h0, cu, chunk_size, output_final_state, impl = inputs
-    ctx.save_for_backward(x, dt, A, B, C, h0, cu)
+    x, dt, A, B, C, D, h0, cu, chunk_size, output_final_state, impl = inputs
+    ctx.save_for_backward(x, dt, A, B, C, D, h0, cu)
     ctx.chunk_size, ctx.impl, ctx.has_final = chunk_size, impl, output_final_state
 
 
 def _ssd_backward(ctx, dy, dht):
-    x, dt, A, B, C, h0, cu = ctx.saved_tensors
+    x, dt, A, B, C, D, h0, cu = ctx.saved_tensors
     dht = dht if ctx.has_final else None
-    dx, ddt, dA, dB, dC, dh0 = _ssd_bwd_op(dy, dht, x, dt, A, B, C, h0, cu, ctx.chunk_size, ctx.impl)
-    return dx, ddt, dA, dB, dC, (dh0 if h0 is not None else None), None, None, None, None
+    dx, ddt, dA, dB, dC, dh0, dD = _ssd_bwd_op(dy, dht, x, dt, A, B, C, D, h0, cu, ctx.chunk_size, ctx.impl)
+    return (dx, ddt, dA, dB, dC, (dD if D is not None else None), (dh0 if h0 is not None else None),
+            None, None, None, None)
 
 
 _ssd_fwd_op.register_autograd(_ssd_backward, setup_context=_ssd_setup)
@@ -310,7 +332,7 @@ def gla_attention(
     return o, (ht if output_final_state else None)
 
 
-def _ssd_step(x, dt, A, B, C, h0):
+def _ssd_step(x, dt, A, B, C, h0, D=None):
     b, _, H, P = x.shape
     G, N = B.shape[-2:]
     dtype = x.dtype
@@ -319,6 +341,8 @@ def _ssd_step(x, dt, A, B, C, h0):
     Bh, Ch = (t[:, 0].float().repeat_interleave(H // G, dim=1) for t in (B, C))
     S = (dt * A.float()).exp()[..., None, None] * S + (dt[..., None] * x)[..., None] * Bh[:, :, None, :]
     y = (S * Ch[:, :, None, :]).sum(-1)
+    if D is not None:
+        y = y + D.float()[:, None] * x
     return y[:, None].to(dtype), S
 
 
@@ -329,17 +353,19 @@ def ssd_attention(
     B: torch.Tensor,
     C: torch.Tensor,
     *,
+    D: torch.Tensor | None = None,
     chunk_size: int = 64,
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
     backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mamba2 SSD (scalar decay per head), without the D skip.
+    """Mamba2 SSD (scalar decay per head), with the per-head skip ``D`` when given.
 
     Args:
         x: ``[b, T, H, P]``; dt: ``[b, T, H]`` (after softplus and bias); A: ``[H]`` (negative);
         B, C: ``[b, T, G, N]`` with ``H % G == 0`` (heads of group g share B and C).
+        D: ``[H]``: adds ``D_h x`` to the output (in fp32, inside the Triton kernels). Default: ``None``.
         chunk_size: tokens per chunk of the chunked paths. Default: ``64``.
         initial_state: ``[N_seq, H, P, N]`` fp32. Default: zeros.
         output_final_state: also return the fp32 ``[N_seq, H, P, N]`` state. Default: ``False``.
@@ -356,18 +382,23 @@ def ssd_attention(
     if cu_seqlens is not None and b != 1:
         raise ValueError(f"ssd_attention: cu_seqlens needs b == 1 (flatten the batch), got b={b}")
     impl = resolve_backend("ssd", backend, x.device)
+    if D is not None and D.shape != (H,):
+        raise ValueError(f"ssd_attention: D must be [H] = [{H}], got {tuple(D.shape)}")
     if T == 1 and cu_seqlens is None:
-        y, S = _ssd_step(x, dt, A, B, C, initial_state)
+        y, S = _ssd_step(x, dt, A, B, C, initial_state, D)
         return y, (S if output_final_state else None)
-    if impl == "fla":
-        return _ssd_via_fla(x, dt, A, B, C, initial_state, output_final_state, cu_seqlens)
-    if impl == "torch" and not torch.compiler.is_compiling():
-        return chunk_ssd_torch(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
-    y, ht = _ssd_fwd_op(x, dt, A, B, C, initial_state, cu_seqlens, chunk_size, output_final_state, impl)
+    if impl in ("fla", "torch") and not torch.compiler.is_compiling():
+        run = _ssd_via_fla if impl == "fla" else functools.partial(chunk_ssd_torch, chunk_size=chunk_size)
+        y, ht = run(x, dt, A, B, C, initial_state=initial_state, output_final_state=output_final_state,
+                    cu_seqlens=cu_seqlens)
+        if D is not None:
+            y = (y.float() + x.float() * D.float()[:, None]).to(y.dtype)
+        return y, ht
+    y, ht = _ssd_fwd_op(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl)
     return y, (ht if output_final_state else None)
 
 
-def _ssd_via_fla(x, dt, A, B, C, h0, output_final_state, cu_seqlens):
+def _ssd_via_fla(x, dt, A, B, C, initial_state, output_final_state, cu_seqlens):
     """SSD through fla's chunk_simple_gla: q=C, k=B, v=dt*x, g=dt*A, scale 1, state transposed."""
     from fla.ops.simple_gla import chunk_simple_gla
 
@@ -375,7 +406,7 @@ def _ssd_via_fla(x, dt, A, B, C, h0, output_final_state, cu_seqlens):
     Bh, Ch = (t.repeat_interleave(H // G, dim=2) for t in (B, C))
     v = (x * dt[..., None].to(x.dtype))
     g = (dt.float() * A.float()[None, None, :])
-    h0 = None if h0 is None else h0.transpose(-1, -2).contiguous()
+    h0 = None if initial_state is None else initial_state.transpose(-1, -2).contiguous()
     y, ht = chunk_simple_gla(Ch, Bh, v, g=g, scale=1.0, initial_state=h0, output_final_state=output_final_state,
                              cu_seqlens=None if cu_seqlens is None else cu_seqlens.long())
     return y, (None if ht is None else ht.transpose(-1, -2))

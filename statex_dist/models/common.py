@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 @functools.cache
 def fla_fused(name: str) -> Callable | None:
-    """fla's fused Triton op ``name`` (``rms_norm``, ``rmsnorm_fn``, ``swiglu_linear``), or None when fla or
-    triton does not import. Used for CUDA tensors only: the same math as the PyTorch code below in one pass over
+    """fla's fused Triton op ``name`` (``rms_norm``, ``rmsnorm_fn``, ``swiglu_linear``, ``causal_conv1d``), or
+    None when fla or triton does not import. Used for CUDA tensors only: the same math as the PyTorch code below in one pass over
     memory, saving only the bf16 inputs for backward instead of several fp32 intermediates."""
     try:
         if name == "rms_norm":
@@ -28,6 +28,8 @@ def fla_fused(name: str) -> Callable | None:
             from fla.modules.layernorm_gated import rmsnorm_fn as fn
         elif name == "swiglu_linear":
             from fla.modules.activations import swiglu_linear as fn
+        elif name == "causal_conv1d":
+            from fla.modules.causal_conv1d import causal_conv1d as fn
         else:
             raise KeyError(name)
     except ImportError:
@@ -35,15 +37,16 @@ def fla_fused(name: str) -> Callable | None:
     return fn
 
 
-def _use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
+def use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
     return fla_fused(name) if enabled and x.is_cuda else None
 
 
 def set_fused_ops(model: nn.Module, enabled: bool) -> nn.Module:
-    """Switch every norm / MLP of ``model`` between fla's fused ops and the PyTorch path (same parameters;
-    the configs' ``fuse_norm`` also renames fla's GLA output-norm parameter, so it cannot be used for this)."""
+    """Switch every module with a ``fused`` switch (norms, MLPs, Mamba2's conv) between fla's fused ops and the
+    PyTorch path (same parameters; the configs' ``fuse_norm`` also renames fla's GLA output-norm parameter, so
+    it cannot be used for this)."""
     for mod in model.modules():
-        if isinstance(mod, (RMSNorm, GatedRMSNorm, SwiGLUMLP)):
+        if isinstance(getattr(mod, "fused", None), bool):
             mod.fused = enabled
     return model
 
@@ -64,12 +67,12 @@ class RMSNorm(nn.Module):
         return (x * self.weight.float()).to(dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fn = _use_fused(self.fused, x, "rms_norm")
+        fn = use_fused(self.fused, x, "rms_norm")
         return fn(x, self.weight, None, eps=self.eps) if fn is not None else self._reference(x)
 
     def add_norm(self, x: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(norm(residual + x), residual + x)``, the sum in the residual's dtype (one kernel when fused)."""
-        fn = _use_fused(self.fused, x, "rms_norm")
+        fn = use_fused(self.fused, x, "rms_norm")
         if fn is not None:
             return fn(x, self.weight, None, residual=residual, eps=self.eps, prenorm=True,
                       residual_in_fp32=residual.dtype == torch.float32)
@@ -91,7 +94,7 @@ class GatedRMSNorm(nn.Module):
         self.fused = fused
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        fn = _use_fused(self.fused, x, "rmsnorm_fn")
+        fn = use_fused(self.fused, x, "rmsnorm_fn")
         if fn is not None:
             return fn(x, self.weight, None, z=g.to(x.dtype), eps=self.eps, group_size=self.group_size,
                       norm_before_gate=self.norm_before_gate)
@@ -120,7 +123,7 @@ class SwiGLUMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.gate_proj(x), self.up_proj(x)
-        fn = _use_fused(self.fused, x, "swiglu_linear")
+        fn = use_fused(self.fused, x, "swiglu_linear")
         if fn is not None:  # recomputes silu(gate) * up in backward instead of saving it
             return fn(gate, up, self.down_proj.weight, self.down_proj.bias)
         return self.down_proj(F.silu(gate) * up)

@@ -208,6 +208,7 @@ class StateXMamba2Config(PretrainedConfig):
         chunk_size: int = 256,
         fuse_norm: bool = True,
         fuse_cross_entropy: bool = True,
+        fuse_conv: bool = True,
         tie_word_embeddings: bool = False,
         layer_overrides: dict | None = None,
         statex: dict | None = None,
@@ -251,6 +252,7 @@ class StateXMamba2Config(PretrainedConfig):
         self.chunk_size = chunk_size
         self.fuse_norm = fuse_norm
         self.fuse_cross_entropy = fuse_cross_entropy
+        self.fuse_conv = fuse_conv  # fla's Triton causal conv + SiLU on CUDA (ours; fla's config has no such key)
         self.num_heads = expand * hidden_size // head_dim
         if self.num_heads % n_groups:
             raise ValueError(f"num_heads ({self.num_heads}) must be divisible by n_groups ({n_groups})")

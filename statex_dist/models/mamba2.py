@@ -17,7 +17,7 @@ from transformers import initialization as init
 
 from statex_dist.kernels.ops import ssd_attention
 from statex_dist.models.base import RecurrentBackbone, StateXPreTrainedModel
-from statex_dist.models.common import GatedRMSNorm, RecurrentCache, RMSNorm
+from statex_dist.models.common import GatedRMSNorm, RecurrentCache, RMSNorm, use_fused
 from statex_dist.models.configuration import StateXMamba2Config
 
 
@@ -72,6 +72,7 @@ class Mamba2Mixer(nn.Module):
         self.dt_limit = tuple(config.dt_limit)
         self.chunk_size = config.chunk_size
         self.kernel_backend = config.kernel_backend
+        self.fused = config.fuse_conv
         self.in_proj = nn.Linear(
             config.hidden_size, self.intermediate_size + self.conv_dim + self.num_heads, bias=config.use_bias
         )
@@ -102,21 +103,28 @@ class Mamba2Mixer(nn.Module):
         if cache is not None:
             prev = conv_state if conv_state is not None else xbc.new_zeros(b, self.conv_dim, self.conv_kernel - 1)
             new_conv_state = torch.cat([prev.to(xbc.dtype), xbc.transpose(1, 2)], dim=-1)[..., -(self.conv_kernel - 1):]
-        xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias, cu_seqlens, conv_state))
+        conv = use_fused(self.fused, xbc, "causal_conv1d") if conv_state is None else None
+        if conv is not None:  # fla's Triton conv with the SiLU fused, reading xbc in place
+            xbc, _ = conv(xbc, self.conv1d.weight.squeeze(1), self.conv1d.bias, activation="silu",
+                          cu_seqlens=None if cu_seqlens is None else cu_seqlens.long())
+        else:
+            xbc = F.silu(causal_depthwise_conv(xbc, self.conv1d.weight, self.conv1d.bias, cu_seqlens, conv_state))
         x, B, C = xbc.split([self.intermediate_size, gn, gn], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias.float())
         if self.dt_limit != (0.0, float("inf")):
             dt = dt.clamp(*self.dt_limit)
         A = -torch.exp(self.A_log.float())
         x = x.reshape(b, t, self.num_heads, self.head_dim)
+        per_head_skip = self.D.numel() == self.num_heads  # the kernels add it (fp32) before rounding y
         y, state = ssd_attention(
             x, dt, A,
             B.reshape(b, t, self.n_groups, self.state_size), C.reshape(b, t, self.n_groups, self.state_size),
+            D=self.D if per_head_skip else None,
             chunk_size=self.chunk_size, initial_state=past["recurrent_state"] if past else None,
             output_final_state=cache is not None, cu_seqlens=cu_seqlens, backend=self.kernel_backend,
         )
-        D = self.D.float().view(self.num_heads, -1) if self.D.numel() != self.num_heads else self.D.float()[:, None]
-        y = y.float() + x.float() * D
+        if not per_head_skip:  # D_has_hdim: one skip weight per channel
+            y = y.float() + x.float() * self.D.float().view(self.num_heads, -1)
         if cache is not None:
             cache.update(self.layer_idx, recurrent_state=state, conv_state=new_conv_state)
         y = self.norm(y.reshape(b, t, self.intermediate_size), z)

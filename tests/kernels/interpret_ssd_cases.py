@@ -93,18 +93,20 @@ def run_custom_op():
     try:
         assert ops.resolve_backend("ssd", "auto", torch.device("cpu")) == "triton", "auto does not pick triton"
         x, dt, A, B, C, h0 = ssd_inputs(1, 40, 4, 8, 2, 16)
-        a = [t.float().requires_grad_() for t in (x, dt, A, B, C, h0)]
-        r = [t.clone().requires_grad_() for t in (x, dt, A, B, C, h0)]
-        y1, ht1 = ops.ssd_attention(*a[:5], initial_state=a[5], output_final_state=True, backend="triton")
+        D = torch.randn(4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        a = [t.float().requires_grad_() for t in (x, dt, A, B, C, h0, D)]
+        r = [t.clone().requires_grad_() for t in (x, dt, A, B, C, h0, D)]
+        y1, ht1 = ops.ssd_attention(*a[:5], D=a[6], initial_state=a[5], output_final_state=True, backend="triton")
     finally:
         ops.resolve_backend = real_resolve
     y2, ht2 = chunk_ssd_torch(*r[:5], 16, r[5], True)
+    y2 = y2 + r[6][:, None] * r[0]  # the skip D_h x, fused into the Triton kernels
     w = torch.randn(y2.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     g1 = torch.autograd.grad((y1 * w.float()).sum() + ht1.sum(), a)
     g2 = torch.autograd.grad((y2 * w).sum() + ht2.sum(), r)
     errs = {"y": rel_err(y1, y2), "ht": rel_err(ht1, ht2)}
-    errs.update({n: rel_err(p, q) for n, p, q in zip(NAMES[2:], g1, g2)})
-    return {"err": errs, "tol": TOL_FP32, "dtype_errors": _dtype_errors(g1, a)}
+    errs.update({n: rel_err(p, q) for n, p, q in zip(NAMES[2:] + ["dD"], g1, g2)})
+    return {"err": errs, "tol": TOL_FP32, "dtype_errors": _dtype_errors(g1[:6], a[:6])}
 
 
 if __name__ == "__main__":

@@ -42,9 +42,29 @@ def test_gla_custom_op_opcheck():
     torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, torch.cat([h0, h0]), cu, 0.5, True, "torch"))
 
 
-def test_ssd_custom_op_opcheck():
+@pytest.mark.parametrize("skip", [False, True], ids=["no-D", "D"])
+def test_ssd_custom_op_opcheck(skip):
     x, dt, A, B, C, h0 = (t.float().requires_grad_() for t in ssd_inputs(2, 20, 4, 8, 2, 8))
-    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, h0, None, 16, True, "torch"))
+    D = torch.randn(4, requires_grad=True) if skip else None
+    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, D, h0, None, 16, True, "torch"))
+
+
+def test_ssd_skip_D_is_added_and_differentiated():
+    """``D`` adds ``D_h x`` to the output and gets its gradient, on the eager path and through the custom op."""
+    x, dt, A, B, C, _ = (t.float().requires_grad_() for t in ssd_inputs(1, 30, 4, 8, 2, 8))
+    D = torch.randn(4, requires_grad=True)
+    y0, _ = ops.ssd_attention(x, dt, A, B, C, backend="torch")
+    w = torch.randn_like(y0)
+    want = y0 + D[:, None] * x
+    g_want = torch.autograd.grad((want * w).sum(), (x, D))
+    y1, _ = ops.ssd_attention(x, dt, A, B, C, D=D, backend="torch")
+    y2, _ = ops._ssd_fwd_op(x, dt, A, B, C, D, None, None, 16, False, "torch")
+    for y in (y1, y2):
+        assert_close("y", y, want, 1e-6)
+        for name, a, r in zip(("dx", "dD"), torch.autograd.grad((y * w).sum(), (x, D)), g_want):
+            assert_close(name, a, r, 1e-5)
+    with pytest.raises(ValueError, match="D must be"):
+        ops.ssd_attention(x, dt, A, B, C, D=torch.ones(3))
 
 
 def _gla_loss(q, k, v, gk, h0, cu=None):

@@ -50,7 +50,7 @@ PASS_BLOCK = 1024  # state elements per program of the sequential pass
 
 
 @triton.jit
-def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
+def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
                            N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                            ELT: tl.constexpr, PREC: tl.constexpr):
     # OUT[r, c, h, p, n] = sum_l X[r, t_l, h, p] W[r, t_l, h] Y[r, t_l, g, n] over the rows t_l of chunk c
@@ -62,9 +62,9 @@ def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, H: tl.constexpr, G: tl.constexpr
     rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
     p = i_p * BP + tl.arange(0, BP)
     n = i_n * BN + tl.arange(0, BN)
-    x = tl.load(X + (rows[:, None] * H + i_h) * P + p[None, :], mask=(p < P)[None, :], other=0.0)
+    x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=(p < P)[None, :], other=0.0)
     w = tl.load(W + rows * H + i_h)
-    y = tl.load(Y + (rows[:, None] * G + i_g) * N + n[None, :], mask=(n < N)[None, :], other=0.0)
+    y = tl.load(Y + rows[:, None] * SY + i_g * N + n[None, :], mask=(n < N)[None, :], other=0.0)
     acc = _mm(tl.trans(x.to(tl.float32) * w[:, None]), y, ELT, PREC)
     base = (i_rc * H + i_h).to(tl.int64) * P * N
     tl.store(OUT + base + p[:, None] * N + n[None, :], acc.to(OUT.dtype.element_ty),
@@ -122,10 +122,10 @@ def _chunk_setup(GC, i_rc, i_h, T, NC, H: tl.constexpr, L: tl.constexpr):
 
 
 @triton.jit
-def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, Y, T, NC, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
-                          N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                          ELT: tl.constexpr, PREC: tl.constexpr):
-    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) for one chunk, head and block of P
+def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
+                          P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                          ELT: tl.constexpr, PREC: tl.constexpr, HAS_SKIP: tl.constexpr):
+    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) [+ D_h x] for one chunk, head and block of P
     i_rc, i_p, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     i_g = i_h // (H // G)
     rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
@@ -137,24 +137,28 @@ def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, Y, T, NC, H: tl.constexpr, G: tl.c
     for n0 in range(0, N, BN):
         n = n0 + tl.arange(0, BN)
         nm = n < N
-        bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+        bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
         c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
         b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
         st = tl.load(S + base + p[:, None] * N + n[None, :], mask=pm[:, None] & nm[None, :], other=0.0)
         cb += _mm(c, tl.trans(b), ELT, PREC)
         o += _mm(c, tl.trans(st), ELT, PREC)
-    x = tl.load(X + (rows[:, None] * H + i_h) * P + p[None, :], mask=pm[None, :], other=0.0)
+    x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
     dt = tl.load(DT + rows * H + i_h)
     v = x.to(tl.float32) * dt[:, None]
     o = o * tl.exp(s)[:, None] + _mm(cb * decay, v, ELT, PREC)
+    if HAS_SKIP:
+        o += tl.load(SKIP + i_h).to(tl.float32) * x.to(tl.float32)
     tl.store(Y + (rows[:, None] * H + i_h) * P + p[None, :], o.to(Y.dtype.element_ty), mask=pm[None, :])
 
 
 @triton.jit
-def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, DY, DX, DDT, DA, T, NC, H: tl.constexpr, G: tl.constexpr,
-                      P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                      ELT: tl.constexpr, PREC: tl.constexpr):
-    # one chunk and head, all of P: dv (-> dx, and ddt through x), and da, the gradient of the log decay a_t
+def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T, NC, SX, SBC, SDY,
+                      H: tl.constexpr, G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr,
+                      BP: tl.constexpr, BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr,
+                      HAS_SKIP: tl.constexpr):
+    # one chunk and head, all of P: dv (-> dx, and ddt through x), da (the gradient of the log decay a_t) and,
+    # with the skip D_h x, its share of dx and the chunk's part of dD_h
     i_rc, i_h = tl.program_id(0), tl.program_id(1)
     i_g = i_h // (H // G)
     rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
@@ -168,7 +172,7 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, DY, DX, DDT, DA, T, NC, H: tl.co
     for n0 in range(0, N, BN):
         n = n0 + tl.arange(0, BN)
         nm = n < N
-        bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+        bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
         c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
         b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
         pn = base + p[:, None] * N + n[None, :]
@@ -179,9 +183,9 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, DY, DX, DDT, DA, T, NC, H: tl.co
         bd += _mm(b, tl.trans(dst), ELT, PREC)
         cs += _mm(c, tl.trans(st), ELT, PREC)
         ds += tl.sum(st.to(tl.float32) * dst.to(tl.float32), axis=1)
-    tok = (rows[:, None] * H + i_h) * P + p[None, :]
-    x = tl.load(X + tok, mask=pm[None, :], other=0.0).to(tl.float32)
-    dy = tl.load(DY + tok, mask=pm[None, :], other=0.0)
+    tok = (rows[:, None] * H + i_h) * P + p[None, :]  # dx (contiguous)
+    x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0).to(tl.float32)
+    dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
     dt = tl.load(DT + rows * H + i_h)
     v = x * dt[:, None]
     scores = cb * decay
@@ -193,13 +197,18 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, DY, DX, DDT, DA, T, NC, H: tl.co
     q = tl.sum(v * dv_state, axis=1)
     da = (tl.sum(dg, axis=0) - tl.cumsum(dg, axis=0) + dg) + (tl.cumsum(q, axis=0) - q) \
         + tl.exp(s_end) * tl.sum(ds, axis=0)
-    tl.store(DX + tok, (dv * dt[:, None]).to(DX.dtype.element_ty), mask=pm[None, :])
+    dx = dv * dt[:, None]
+    if HAS_SKIP:
+        dyf = dy.to(tl.float32)
+        dx += tl.load(SKIP + i_h).to(tl.float32) * dyf
+        tl.store(DSKIP + i_rc * H + i_h, tl.sum(tl.sum(dyf * x, axis=1), axis=0))
+    tl.store(DX + tok, dx.to(DX.dtype.element_ty), mask=pm[None, :])
     tl.store(DDT + rows * H + i_h, tl.sum(dv * x, axis=1) + tl.load(A + i_h).to(tl.float32) * da)
     tl.store(DA + rows * H + i_h, da)
 
 
 @triton.jit
-def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, H: tl.constexpr, G: tl.constexpr,
+def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr, G: tl.constexpr,
                        P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                        ELT: tl.constexpr, PREC: tl.constexpr):
     # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
@@ -212,16 +221,16 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, H: tl.constexpr
     nm = n < N
     p = tl.arange(0, BP)
     pm = p < P
-    bc_offs = (rows[:, None] * G + i_g) * N + n[None, :]
+    out_offs = (rows[:, None] * G + i_g) * N + n[None, :]  # dB, dC (contiguous)
     dcb = tl.zeros([L, L], dtype=tl.float32)
     dc = tl.zeros([L, BN], dtype=tl.float32)
     db = tl.zeros([L, BN], dtype=tl.float32)
     for k in range(0, HG):
         i_h = i_g * HG + k
         _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
-        tok = (rows[:, None] * H + i_h) * P + p[None, :]
-        dy = tl.load(DY + tok, mask=pm[None, :], other=0.0)
-        v = tl.load(X + tok, mask=pm[None, :], other=0.0).to(tl.float32) * tl.load(DT + rows * H + i_h)[:, None]
+        dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
+        v = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0).to(tl.float32) \
+            * tl.load(DT + rows * H + i_h)[:, None]
         pn = (i_rc * H + i_h).to(tl.int64) * P * N + p[:, None] * N + n[None, :]
         pnm = pm[:, None] & nm[None, :]
         st = tl.load(S + pn, mask=pnm, other=0.0)
@@ -229,12 +238,13 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, H: tl.constexpr
         dcb += _mm(dy, tl.trans(v), ELT, PREC) * decay
         dc += tl.exp(s)[:, None] * _mm(dy, st, ELT, PREC)
         db += tl.exp(s_end - s)[:, None] * _mm(v, dst, ELT, PREC)
+    bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
     c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
     b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
     dc += _mm(dcb, b, ELT, PREC)
     db += _mm(tl.trans(dcb), c, ELT, PREC)
-    tl.store(DC + bc_offs, dc.to(DC.dtype.element_ty), mask=nm[None, :])
-    tl.store(DB + bc_offs, db.to(DB.dtype.element_ty), mask=nm[None, :])
+    tl.store(DC + out_offs, dc.to(DC.dtype.element_ty), mask=nm[None, :])
+    tl.store(DB + out_offs, db.to(DB.dtype.element_ty), mask=nm[None, :])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -242,6 +252,16 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, H: tl.constexpr
 # ---------------------------------------------------------------------------------------------------------
 def _block(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
+
+
+def _rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(t, row stride)`` for a ``[R, T, ...]`` tensor whose trailing dims are contiguous and whose rows are
+    evenly spaced (e.g. x, B, C as views into the conv output: no copy); otherwise a contiguous copy."""
+    R, T = t.shape[:2]
+    inner = t[0, 0] if t.numel() else t
+    if not inner.is_contiguous() or (R > 1 and t.stride(0) != T * t.stride(1)):
+        t = t.contiguous()
+    return t, t.stride(1)
 
 
 class _Chunks:
@@ -258,7 +278,11 @@ class _Chunks:
         self.Tp = self.NC * L
         self.H, self.P, self.G, self.N = H, P, G, N
         self.dtype = x.dtype
-        self.x, self.B, self.C = (layout.pad(t.to(x.dtype)).contiguous() for t in (x, B, C))
+        self.x, self.sx = _rows(layout.pad(x))
+        (self.B, sb), (self.C, sc) = (_rows(layout.pad(t.to(x.dtype))) for t in (B, C))
+        if sb != sc:
+            self.B, self.C = self.B.contiguous(), self.C.contiguous()
+        self.sbc = self.B.stride(1)
         self.dt = layout.pad(dt.float()).contiguous()
         self.A = A.float().contiguous()
         gc = (self.dt * self.A).view(self.R, self.NC, L, H).cumsum(2)
@@ -277,10 +301,13 @@ class _Chunks:
         self.meta = dict(H=H, G=G, P=P, N=N, L=L, ELT=elt, PREC=prec)
         self.BP, self.BN = _block(P), min(BLOCK_N, _block(N))
 
-    def chunk_state(self, X, W, Y):
+    def empty_tokens(self, *inner, dtype=None):
+        return torch.empty(self.R, self.Tp, *inner, device=self.x.device, dtype=dtype or self.dtype)
+
+    def chunk_state(self, X, sx, W, Y, sy):
         out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
         grid = (self.R * self.NC, triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.H)
-        ssd_chunk_state_kernel[grid](X, W.contiguous(), Y, out, self.Tp, self.NC, BP=self.BP, BN=self.BN,
+        ssd_chunk_state_kernel[grid](X, W.contiguous(), Y, out, self.Tp, self.NC, sx, sy, BP=self.BP, BN=self.BN,
                                      **self.meta)
         return out
 
@@ -297,39 +324,45 @@ class _Chunks:
 
     def states(self, h0):
         """(state entering each chunk [R, NC, H, P, N], final state per sequence)."""
-        S = self.chunk_state(self.x, self.w_state, self.B)
+        S = self.chunk_state(self.x, self.sx, self.w_state, self.B, self.sbc)
         return S, self.state_pass(S, h0, reverse=False)
 
 
-def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu):
-    """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``. ``chunk_size`` is
-    ignored: the kernels use 64-token chunks."""
+def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=None):
+    """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``. ``D`` ([H] or None):
+    the skip ``y += D_h x``, added in fp32 before the output is rounded. ``chunk_size`` is ignored: the kernels
+    use 64-token chunks."""
     del chunk_size
     ch = _Chunks(x, dt, A, B, C, cu)
     S, final = ch.states(h0)
-    y = torch.empty_like(ch.x)
+    y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC, triton.cdiv(ch.P, ch.BP), ch.H)
-    ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, y, ch.Tp, ch.NC, BP=ch.BP, BN=ch.BN, **ch.meta)
+    ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
+                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None, **ch.meta)
     return ch.layout.unpad(y), (final if output_final_state else None)
 
 
-def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu):
-    """Backward: ``(dx, ddt, dA, dB, dC, dh0 or None)``, each in its input's dtype."""
+def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
+    """Backward: ``(dx, ddt, dA, dB, dC, dh0 or None)`` (and ``dD`` when ``D`` is given), each in its input's
+    dtype."""
     del chunk_size
     ch = _Chunks(x, dt, A, B, C, cu)
     S, _ = ch.states(h0)
-    dyp = ch.layout.pad(dy.to(ch.dtype)).contiguous()
-    D = ch.chunk_state(dyp, ch.gc.exp(), ch.C)
-    dh0 = ch.state_pass(D, dht, reverse=True)
-    dx = torch.empty_like(ch.x)
-    ddt, da = (torch.empty(ch.R, ch.Tp, ch.H, device=x.device, dtype=torch.float32) for _ in range(2))
+    dyp, sdy = _rows(ch.layout.pad(dy.to(ch.dtype)))
+    Sd = ch.chunk_state(dyp, sdy, ch.gc.exp(), ch.C, ch.sbc)
+    dh0 = ch.state_pass(Sd, dht, reverse=True)
+    dx = ch.empty_tokens(ch.H, ch.P)
+    ddt, da = (ch.empty_tokens(ch.H, dtype=torch.float32) for _ in range(2))
+    dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
     meta = dict(BP=ch.BP, BN=ch.BN, **ch.meta)
-    ssd_bwd_dx_kernel[(ch.R * ch.NC, ch.H)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, D, dyp, dx, ddt, da,
-                                            ch.Tp, ch.NC, num_warps=8, **meta)
-    dB, dC = (torch.empty(ch.R, ch.Tp, ch.G, ch.N, device=x.device, dtype=torch.float32) for _ in range(2))
+    ssd_bwd_dx_kernel[(ch.R * ch.NC, ch.H)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A,
+                                            dyp, dx, ddt, da, dskip, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy,
+                                            HAS_SKIP=D is not None, num_warps=8, **meta)
+    dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
     ssd_bwd_dbc_kernel[(ch.R * ch.NC, triton.cdiv(ch.N, ch.BN), ch.G)](
-        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D, dyp, dB, dC, ch.Tp, ch.NC, num_warps=8, **meta)
+        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, num_warps=8, **meta)
     dA = (ch.dt * da).sum((0, 1))
     unpad = ch.layout.unpad
-    return (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),
-            None if h0 is None else dh0.to(h0.dtype))
+    grads = (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),
+             None if h0 is None else dh0.to(h0.dtype))
+    return grads if D is None else (*grads, dskip.sum(0).to(D.dtype))
