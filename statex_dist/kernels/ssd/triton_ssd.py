@@ -122,6 +122,15 @@ def _chunk_setup(GC, i_rc, i_h, T, NC, H: tl.constexpr, L: tl.constexpr):
 
 
 @triton.jit
+def _bc_block(B, C, rows, SBC, i_g, n0, N: tl.constexpr, BN: tl.constexpr):
+    # columns n0..n0+BN of the group's B and C for the chunk's rows ([L, BN] each), their indices and mask
+    n = n0 + tl.arange(0, BN)
+    nm = n < N
+    offs = rows[:, None] * SBC + i_g * N + n[None, :]
+    return tl.load(B + offs, mask=nm[None, :], other=0.0), tl.load(C + offs, mask=nm[None, :], other=0.0), n, nm
+
+
+@triton.jit
 def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_SKIP: tl.constexpr):
@@ -135,11 +144,7 @@ def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.con
     cb = tl.zeros([L, L], dtype=tl.float32)
     o = tl.zeros([L, BP], dtype=tl.float32)
     for n0 in range(0, N, BN):
-        n = n0 + tl.arange(0, BN)
-        nm = n < N
-        bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
-        c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
-        b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+        b, c, n, nm = _bc_block(B, C, rows, SBC, i_g, n0, N, BN)
         st = tl.load(S + base + p[:, None] * N + n[None, :], mask=pm[:, None] & nm[None, :], other=0.0)
         cb += _mm(c, tl.trans(b), ELT, PREC)
         o += _mm(c, tl.trans(st), ELT, PREC)
@@ -170,11 +175,7 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
     cs = tl.zeros([L, BP], dtype=tl.float32)  # C_i S_c^T: the output's state term before its decay
     ds = tl.zeros([BP], dtype=tl.float32)  # <D, S_c>, summed over N here and over P below
     for n0 in range(0, N, BN):
-        n = n0 + tl.arange(0, BN)
-        nm = n < N
-        bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
-        c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
-        b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+        b, c, n, nm = _bc_block(B, C, rows, SBC, i_g, n0, N, BN)
         pn = base + p[:, None] * N + n[None, :]
         pnm = pm[:, None] & nm[None, :]
         st = tl.load(S + pn, mask=pnm, other=0.0)
