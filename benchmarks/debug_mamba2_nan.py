@@ -1,7 +1,10 @@
 """Where does the StateX Mamba2 demo's NaN come from? (GPU run of 2026-11-30: post-training the StateX arm of
 configs/demo/gpu-mamba2.json gave a NaN loss from step 0; the LPT arm trained.) Builds the demo's model shape,
 expands layers 1 and 3 to d_state 64 (reinit), and runs one forward/backward under bf16 autocast with the
-fused conv on/off and the SSD on triton/torch, reporting the first mixer stage whose output is not finite."""
+fused conv on/off and the SSD on triton/torch, reporting the first mixer stage whose output is not finite.
+
+usage: debug_mamba2_nan.py OUT.json [BASE_CHECKPOINT]   (a checkpoint of the demo's base model, e.g. its
+``export-base``; without one, the base is pre-trained here for 150 steps on random tokens)"""
 import itertools
 import json
 import sys
@@ -11,7 +14,7 @@ import torch
 import statex_dist.models.mamba2 as M
 from statex_dist.expansion import ExpansionPlan
 from statex_dist.expansion.apply import expand_model
-from statex_dist.models.loading import build_model, config_from_dict
+from statex_dist.models.loading import build_model, config_from_dict, load_pretrained
 
 RAW = {"model_type": "mamba2", "head_dim": 16, "expand": 2, "state_size": 16, "n_groups": 1, "conv_kernel": 4,
        "chunk_size": 32, "tie_word_embeddings": True, "hidden_size": 256, "num_hidden_layers": 4,
@@ -47,7 +50,13 @@ def pretrained() -> dict:
         opt.step()
         opt.zero_grad()
     print("pretrain loss", loss.item(), flush=True)
-    return {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+    return {"config": m.config, "state": {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}}
+
+
+def from_checkpoint(path: str) -> dict:
+    m = load_pretrained(path, dtype=torch.float32)
+    RAW["vocab_size"] = m.config.vocab_size
+    return {"config": m.config, "state": m.state_dict()}
 
 
 BASE: dict = {}
@@ -55,8 +64,8 @@ BASE: dict = {}
 
 def run(expand: bool, fused: bool, backend: str, packed: bool, dtype) -> dict:
     torch.manual_seed(0)
-    m = build_model(config_from_dict(RAW), device="cpu")
-    m.load_state_dict(BASE)
+    m = build_model(BASE["config"], device="cpu")
+    m.load_state_dict(BASE["state"])
     if expand:
         m = expand_model(m, ExpansionPlan(layers="1,3", mamba2_state_size=64))
     m = m.cuda().train()
@@ -65,7 +74,8 @@ def run(expand: bool, fused: bool, backend: str, packed: bool, dtype) -> dict:
             mod.fused = fused
         if hasattr(mod, "kernel_backend"):
             mod.kernel_backend = backend
-    ids = torch.randint(0, 1024, (16 if not packed else 1, 512 if not packed else 16 * 512), device="cuda")
+    vocab = RAW["vocab_size"]
+    ids = torch.randint(0, vocab, (16 if not packed else 1, 512 if not packed else 16 * 512), device="cuda")
     kw = {}
     if packed:
         kw["cu_seqlens"] = torch.tensor([0, 300, 301, 2000, 5000, 8192], dtype=torch.int32, device="cuda")
@@ -80,7 +90,7 @@ def run(expand: bool, fused: bool, backend: str, packed: bool, dtype) -> dict:
 
 
 if __name__ == "__main__":
-    BASE.update(pretrained())
+    BASE.update(from_checkpoint(sys.argv[2]) if len(sys.argv) > 2 else pretrained())
     rows = []
     for expand, fused, backend, packed, dtype in itertools.product(
             (True, False), (True, False), ("triton", "torch"), (False, True), (torch.bfloat16, torch.float32)):
