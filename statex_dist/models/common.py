@@ -19,8 +19,8 @@ import torch.nn.functional as F
 @functools.cache
 def fla_fused(name: str) -> Callable | None:
     """fla's fused Triton op ``name`` (``rms_norm``, ``rmsnorm_fn``, ``swiglu_linear``, ``causal_conv1d``), or
-    None when fla or triton does not import. Used for CUDA tensors only: the same math as the PyTorch code below in one pass over
-    memory, saving only the bf16 inputs for backward instead of several fp32 intermediates."""
+    None when fla or triton does not import. Used for CUDA tensors only: the same math as the PyTorch code in
+    one pass over memory, saving only the bf16 inputs for backward instead of several fp32 intermediates."""
     try:
         if name == "rms_norm":
             from fla.modules.layernorm import rms_norm as fn
