@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import socket
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger("statex")
 
 
 @dataclass
@@ -33,6 +36,10 @@ def pick_device(kind: str, local_rank: int) -> torch.device:
     if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
+    if kind == "auto" and torch.version.cuda is not None:
+        # a CUDA build of torch that sees no GPU: usually a job step without GPUs or CUDA_VISIBLE_DEVICES=""
+        log.warning("device auto: this CUDA build of torch sees no GPU (CUDA_VISIBLE_DEVICES=%r); training on "
+                    "the CPU (set device: cuda to make this an error)", os.environ.get("CUDA_VISIBLE_DEVICES"))
     return torch.device("cpu")
 
 

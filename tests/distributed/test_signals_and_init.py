@@ -1,5 +1,6 @@
 """Signals (SIGUSR1 -> complete checkpoint + exit 75; STOP file under torchrun) and the sharded expansion
-initialisation on 2 FSDP ranks (equal to `statex expand`, inherited weights read as row slices)."""
+initialisation on 2 FSDP ranks (equal to `statex expand`, inherited weights read as row slices); the device
+choice of `device: auto`."""
 
 from __future__ import annotations
 
@@ -102,3 +103,23 @@ def test_two_rank_initialisation_equals_statex_expand(tmp_path, family, backend)
         assert "ZeRO-3, gathered one parameter at a time" in text
     plan = ExpansionPlan(layers="every:2", seed=3, gla_heads=1, mamba2_state_size=32)
     assert_run_equals_statex_expand(tmp_path / "run", base, plan, tmp_path)
+
+
+def test_auto_device_warns_when_a_cuda_build_sees_no_gpu(monkeypatch, caplog):
+    """A CUDA build of torch with no visible GPU (e.g. CUDA_VISIBLE_DEVICES="") falls back to the CPU with a
+    warning that names the variable; the CPU build (CI, laptops) stays quiet."""
+    import logging
+
+    from statex_dist.parallel.dist import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    with caplog.at_level(logging.WARNING, logger="statex"):
+        assert pick_device("auto", 0) == torch.device("cpu")
+    assert "sees no GPU (CUDA_VISIBLE_DEVICES='')" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with caplog.at_level(logging.WARNING, logger="statex"):
+        assert pick_device("auto", 0) == torch.device("cpu")
+    assert "sees no GPU" not in caplog.text
