@@ -16,8 +16,9 @@ Kernels (one launch each; every tensor stays in its natural size, nothing is bro
   increments into the state entering each chunk (the gradient leaving each chunk), restarting at sequence
   starts from the initial state (the final-state gradient) and writing the final state (the initial-state
   gradient); the only sequential part, elementwise on ``[P, N]``;
-- ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C;
-- ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt`` and the log-decay gradient ``da``;
+- ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C,
+  and Mamba2's skip ``D_h x`` added in fp32 when given;
+- ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt``, the log-decay gradient ``da`` (and ``dD``);
 - ``ssd_bwd_dbc_kernel``: per (chunk, group, N block) ``dB`` and ``dC``, summed over the group's heads on
   chip (no per-head ``[T, H, N]`` gradient is ever written).
 
@@ -28,7 +29,8 @@ gradient leaving a chunk, ``da_t`` is a reverse sum inside the chunk of the scor
 Packed sequences (``cu_seqlens``) and lengths that are not a multiple of ``L`` go through
 ``layout.ChunkLayout``: each sequence is padded to whole chunks with ``dt = 0`` (no decay, no input), so the
 kernels only see whole chunks and a table saying which sequence each chunk belongs to. A plain batch whose
-length is a multiple of 64 is used in place, with no copy.
+length is a multiple of 64 is used in place: x, B and C may be views into one wider tensor (the conv output)
+with any even row stride, and are read where they are.
 
 Memory: the per-chunk states (``[rows, chunks, H, P, N]``, bf16 for 16-bit inputs, fp32 otherwise) are the
 only large intermediates: ``H P N / 64`` elements per token, e.g. 16 KiB per token for Mamba2-1.3B at
