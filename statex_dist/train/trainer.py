@@ -43,6 +43,7 @@ from statex_dist.parallel.materialize import DictSource, SafetensorsSource, mode
 from statex_dist.train.config import TrainConfig, accumulation_steps
 from statex_dist.train.data import build_train_loader, target_tokens
 from statex_dist.train.metrics import MetricsSink, device_peak_tflops, flops_per_token, peak_memory_gib
+from statex_dist.train.nonfinite import first_nonfinite_module
 from statex_dist.train.optim import group_lr
 
 log = logging.getLogger("statex.train")
@@ -103,6 +104,7 @@ class Trainer:
         del source
         self.loader = build_train_loader(cfg.data, self.info.rank, self.info.world, self.model_config.vocab_size)
         self.step, self.tokens_seen, self.bad_in_row, self.bad_total = 0, 0, 0, 0
+        self.nonfinite_at: str | None = None  # where the last streak of non-finite losses started (a module name)
         if self.resume_from is not None:
             self._restore(self.resume_from, manifest, universal)
         self._signal: int | None = None
@@ -278,15 +280,35 @@ class Trainer:
             self.bad_total += 1
             log.warning("step %d skipped: loss %s, grad norm %s (%d in a row, %d in total)", self.step, mean_loss,
                         grad_norm, self.bad_in_row, self.bad_total)
+            if self.bad_in_row == 1 and loss_bad:
+                self.nonfinite_at = self._locate_nonfinite(batches)
+                log.warning("step %d: first module with a non-finite output: %s", self.step, self.nonfinite_at)
             if self.bad_in_row >= cfg.max_bad_steps:
                 raise NonFiniteError(f"{self.bad_in_row} steps in a row with a non-finite loss or gradient "
-                                     f"(max_bad_steps={cfg.max_bad_steps}); last loss {mean_loss}, grad norm {grad_norm}")
+                                     f"(max_bad_steps={cfg.max_bad_steps}); last loss {mean_loss}, grad norm {grad_norm}"
+                                     f"; first module with a non-finite output in the first of them: "
+                                     f"{self.nonfinite_at}")
         self.tokens_seen += int(num_tokens)
         metrics = {"loss": mean_loss, "grad_norm": grad_norm, "tokens": int(num_tokens), "skipped": not stepped,
                    "bad_steps_total": self.bad_total}
         for spec, lr in zip(eng.specs, lrs):
             metrics[f"lr/{spec.name}"] = lr
         return metrics
+
+    def _locate_nonfinite(self, batches) -> str:
+        """Re-run the step's forward passes without gradients and name the first module whose output is not
+        finite. Every rank runs every micro-batch (no early exit), so sharded models stay in step."""
+        eng, dev = self.engine, self.info.device
+        found = None
+        for batch in batches:
+            cu = batch.get("cu_seqlens")
+
+            def forward(batch=batch, cu=cu):
+                return eng.module(input_ids=batch["input_ids"].to(dev), shift_labels=batch["labels"].to(dev),
+                                  cu_seqlens=cu.to(dev) if cu is not None else None, loss_reduction="sum")
+            where = first_nonfinite_module(eng.model, forward)
+            found = found or where
+        return found or "none: the forward is finite when re-run (non-deterministic, or the gradient is at fault)"
 
     def _log(self, m: dict) -> None:
         dt = m["step_time_s"]

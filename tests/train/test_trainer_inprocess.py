@@ -98,11 +98,33 @@ def test_nonfinite_steps_are_skipped_counted_then_abort(tmp_path, synthetic_corp
     assert not m0["skipped"] and m1["skipped"] and m1["bad_steps_total"] == 1
     assert all(torch.equal(after0[k], v) for k, v in t.engine.model.state_dict().items()), "a skipped step moved weights"
     assert any(not torch.equal(before[k], after0[k]) for k in before)
+    assert t.nonfinite_at.startswith("none: the forward is finite when re-run")  # only the loss was poisoned
     t.train_step(data); t.step += 1  # step 2 is fine: the counter of bad steps in a row resets
     assert t.bad_in_row == 0
     with pytest.raises(tr.NonFiniteError, match="3 steps in a row"):
         for _ in range(3):
             t.train_step(data); t.step += 1
+    t.close()
+
+
+def test_nonfinite_loss_names_the_first_module_with_a_nonfinite_output(tmp_path, synthetic_corpus, capfd):
+    """A NaN that starts inside the model is traced to the first module whose output is not finite, in the log
+    and in the abort message."""
+    from statex_dist.train import trainer as tr
+
+    d = tiny_train_config(tmp_path / "run", synthetic_corpus, "mamba2", backend="single", steps=4, global_rows=1,
+                          max_bad_steps=2)
+    t = tr.Trainer(_cfg(d))
+    mixer = t.engine.model.backbone.layers[0].mixer
+    mixer.out_proj.register_forward_hook(lambda mod, inp, out: out * float("nan"))
+    data = iter(t.loader)
+    with pytest.raises(tr.NonFiniteError) as err:
+        for _ in range(2):
+            t.train_step(data); t.step += 1
+    where = "backbone.layers.0.mixer.out_proj (Linear), inputs finite"
+    assert t.nonfinite_at == where
+    assert f"step 0: first module with a non-finite output: {where}" in capfd.readouterr().err
+    assert where in str(err.value)
     t.close()
 
 
