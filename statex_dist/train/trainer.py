@@ -105,6 +105,7 @@ class Trainer:
         self.loader = build_train_loader(cfg.data, self.info.rank, self.info.world, self.model_config.vocab_size)
         self.step, self.tokens_seen, self.bad_in_row, self.bad_total = 0, 0, 0, 0
         self.nonfinite_at: str | None = None  # where the last streak of non-finite losses started (a module name)
+        _nan_fault_injection(self.engine.model)
         if self.resume_from is not None:
             self._restore(self.resume_from, manifest, universal)
         self._signal: int | None = None
@@ -340,6 +341,15 @@ def _fault_injection(step: int) -> None:
         while os.getppid() == parent and time.monotonic() < deadline:
             time.sleep(0.1)
         os._exit(1)
+
+
+def _nan_fault_injection(model) -> None:
+    """Tests only: ``STATEX_FAULT_NAN_MODULE=name`` makes that submodule's output NaN on every rank (a model that
+    diverges inside), to check that the trainer names it and that sharded ranks stay in step while it looks."""
+    name = os.environ.get("STATEX_FAULT_NAN_MODULE")
+    if name:
+        log.warning("fault injection: %s outputs NaN", name)
+        model.get_submodule(name).register_forward_hook(lambda mod, inp, out: out * float("nan"))
 
 
 def _setup_logging(is_main: bool) -> None:

@@ -1,13 +1,17 @@
 """FSDP2 on gloo with 1 and 2 processes: losses match, loss goes down, exact resume after SIGKILL (same and
-different number of processes), export of a 2-process run."""
+different number of processes), export of a 2-process run, a NaN inside the model named on 2 ranks."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 
 import pytest
 import torch
 
-from train_runs import assert_resume_continues, losses, reference_runs, run, tiny_train_config, write_config
+from train_runs import (TIMEOUT, assert_resume_continues, losses, reference_runs, run, start, tiny_train_config,
+                        write_config)
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 STEPS, CKPT = 8, 4
@@ -63,3 +67,21 @@ def test_mamba2_two_processes_match_and_learn(tmp_path, synthetic_corpus):
     for step in curves["one"]:
         assert curves["two"][step] == pytest.approx(curves["one"][step], rel=1e-5, abs=1e-6), curves
     assert curves["two"][STEPS] < curves["two"][1] - 0.5, curves["two"]
+
+
+def test_nonfinite_module_is_named_on_two_ranks_without_a_hang(tmp_path, synthetic_corpus):
+    """A module that outputs NaN inside a 2-rank FSDP run: every step is skipped, the trainer names the module
+    (the ranks re-run the forward together, so its collectives stay matched) and aborts after max_bad_steps."""
+    cfg = tiny_train_config(tmp_path / "nan", synthetic_corpus, "gla", steps=4, max_bad_steps=2)
+    log = tmp_path / "nan.log"
+    proc = start(write_config(cfg, tmp_path / "nan.yaml"), 2, log,
+                 extra_env={"STATEX_FAULT_NAN_MODULE": "model.layers.1.attn.o_proj"})
+    try:
+        rc = proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"hung; log:\n{log.read_text()[-4000:]}")
+    text = log.read_text()
+    assert rc != 0, text[-3000:]
+    assert "first module with a non-finite output: model.layers.1.attn.o_proj (Linear), inputs finite" in text
+    assert "NonFiniteError: 2 steps in a row" in text, text[-3000:]
