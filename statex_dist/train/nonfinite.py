@@ -29,7 +29,7 @@ def _finite(x) -> bool:
 
 @torch.no_grad()
 def first_nonfinite_module(model: nn.Module, forward: Callable[[], object]) -> str | None:
-    """Run ``forward()`` with a hook on every submodule of ``model``; return ``"name (Class), inputs finite"``
+    """Run ``forward()`` with a hook on every module of ``model``; return ``"name (Class), inputs finite"``
     (or ``"..., inputs already non-finite"``: then the cause is code between modules, e.g. a kernel call inside
     the module's parent) for the first module whose output is not finite, or None when all outputs are finite.
     Every rank of a sharded model must call it together (the forward runs the model's collectives)."""
@@ -42,7 +42,9 @@ def first_nonfinite_module(model: nn.Module, forward: Callable[[], object]) -> s
                 found.append(f"{name} ({type(module).__name__}), {state}")
         return check
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
+    # the model itself last (its hook fires after all others): its output holds the loss, which no submodule makes
+    handles = [m.register_forward_hook(hook(n or "the model's output (logits or loss)"))
+               for n, m in model.named_modules()]
     try:
         forward()
     finally:

@@ -29,3 +29,7 @@ def test_names_the_module_and_whether_its_inputs_were_finite():
     m2 = Parent(poison_between=True)
     assert first_nonfinite_module(m2, lambda: m2(x)) == "b (Linear), inputs already non-finite"
     assert not m2.b._forward_hooks, "the probe's hooks are removed afterwards"
+    m3 = Parent(poison_between=False)
+    assert first_nonfinite_module(m3, lambda: m3(x) * torch.nan) is None  # outside the model: not its output
+    m3.register_forward_hook(lambda mod, inp, out: out * torch.nan)  # e.g. a loss computed in forward
+    assert first_nonfinite_module(m3, lambda: m3(x)) == "the model's output (logits or loss) (Parent), inputs finite"

@@ -98,7 +98,8 @@ def test_nonfinite_steps_are_skipped_counted_then_abort(tmp_path, synthetic_corp
     assert not m0["skipped"] and m1["skipped"] and m1["bad_steps_total"] == 1
     assert all(torch.equal(after0[k], v) for k, v in t.engine.model.state_dict().items()), "a skipped step moved weights"
     assert any(not torch.equal(before[k], after0[k]) for k in before)
-    assert t.nonfinite_at.startswith("none: the forward is finite when re-run")  # only the loss was poisoned
+    # only the loss was poisoned: no submodule, the model's own output is the first non-finite one
+    assert t.nonfinite_at.startswith("the model's output (logits or loss) ("), t.nonfinite_at
     t.train_step(data); t.step += 1  # step 2 is fine: the counter of bad steps in a row resets
     assert t.bad_in_row == 0
     with pytest.raises(tr.NonFiniteError, match="3 steps in a row"):
