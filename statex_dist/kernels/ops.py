@@ -140,6 +140,11 @@ _gla_fwd_op.register_autograd(_gla_backward, setup_context=_gla_setup)
 _SSD_FUSED_SKIP = {"triton"}
 
 
+def _add_skip(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
+    """``y + D_h x`` in fp32, rounded to y's dtype (the skip of the backends whose kernels do not add it)."""
+    return y if D is None else (y.float() + x.float() * D.float()[:, None]).to(y.dtype)
+
+
 @torch.library.custom_op("statex::ssd_fwd", mutates_args=())
 def _ssd_fwd_op(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
@@ -151,8 +156,7 @@ def _ssd_fwd_op(
         y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens, D=D)
     else:
         y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
-        if D is not None:
-            y = (y.float() + x.float() * D.float()[:, None]).to(y.dtype)
+        y = _add_skip(y, x, D)
     return y.contiguous(), (ht.contiguous() if ht is not None else x.new_empty(_EMPTY, dtype=torch.float32))
 
 
@@ -391,9 +395,7 @@ def ssd_attention(
         run = _ssd_via_fla if impl == "fla" else functools.partial(chunk_ssd_torch, chunk_size=chunk_size)
         y, ht = run(x, dt, A, B, C, initial_state=initial_state, output_final_state=output_final_state,
                     cu_seqlens=cu_seqlens)
-        if D is not None:
-            y = (y.float() + x.float() * D.float()[:, None]).to(y.dtype)
-        return y, ht
+        return _add_skip(y, x, D), ht
     y, ht = _ssd_fwd_op(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl)
     return y, (ht if output_final_state else None)
 

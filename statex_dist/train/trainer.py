@@ -256,9 +256,7 @@ class Trainer:
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
             with eng.micro_step_context(last):
-                cu = batch.get("cu_seqlens")
-                out = eng.module(input_ids=batch["input_ids"].to(dev), shift_labels=batch["labels"].to(dev),
-                                 cu_seqlens=cu.to(dev) if cu is not None else None, loss_reduction="sum")
+                out = self._forward(batch)
                 loss = out.loss
                 if eng.backend == "deepspeed":
                     # DeepSpeed cannot drop a step afterwards: keep a non-finite loss out of the gradients.
@@ -296,18 +294,18 @@ class Trainer:
             metrics[f"lr/{spec.name}"] = lr
         return metrics
 
+    def _forward(self, batch):
+        """The model on one micro-batch, the summed token loss (normalised by the step's token count later)."""
+        dev, cu = self.info.device, batch.get("cu_seqlens")
+        return self.engine.module(input_ids=batch["input_ids"].to(dev), shift_labels=batch["labels"].to(dev),
+                                  cu_seqlens=cu.to(dev) if cu is not None else None, loss_reduction="sum")
+
     def _locate_nonfinite(self, batches) -> str:
         """Re-run the step's forward passes without gradients and name the first module whose output is not
         finite. Every rank runs every micro-batch (no early exit), so sharded models stay in step."""
-        eng, dev = self.engine, self.info.device
         found = None
         for batch in batches:
-            cu = batch.get("cu_seqlens")
-
-            def forward(batch=batch, cu=cu):
-                return eng.module(input_ids=batch["input_ids"].to(dev), shift_labels=batch["labels"].to(dev),
-                                  cu_seqlens=cu.to(dev) if cu is not None else None, loss_reduction="sum")
-            where = first_nonfinite_module(eng.model, forward)
+            where = first_nonfinite_module(self.engine.model, lambda batch=batch: self._forward(batch))
             found = found or where
         return found or "none: the forward is finite when re-run (non-deterministic, or the gradient is at fault)"
 

@@ -293,12 +293,12 @@ class _Chunks:
         self.gc = gc.view(self.R, self.Tp, H).contiguous()
         self.decay = gl.exp().contiguous()
         self.w_state = ((gl[:, :, None] - gc).exp() * self.dt.view(self.R, self.NC, L, H)).view(self.R, self.Tp, H)
-        if layout.seq_chunks is None:
-            seq = torch.arange(self.R, dtype=torch.int32).repeat_interleave(self.NC)
+        if layout.seq_chunks is None:  # built on the device: no host-to-device copy per call for a plain batch
+            self.seq = torch.arange(self.R, dtype=torch.int32, device=x.device).repeat_interleave(self.NC)
         else:
             seq = torch.repeat_interleave(torch.arange(len(layout.seq_chunks), dtype=torch.int32),
                                           torch.tensor([n for _, n in layout.seq_chunks]))
-        self.seq = seq.to(x.device)
+            self.seq = seq.to(x.device)
         self.num_seqs = layout.num_seqs
         elt, prec, self.state_dtype = _dtypes(x)  # bf16 states for bf16 inputs; fp32 dots when interpreted
         self.meta = dict(H=H, G=G, P=P, N=N, L=L, ELT=elt, PREC=prec)
