@@ -7,14 +7,16 @@ Sections:
   time    fwd+bwd and fwd medians (triton.testing.do_bench), bf16: ours vs fla chunk_gla, original and merged shapes
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
-  ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd: ours
-          (Triton GLA kernels via ssd/triton_gla.py) vs fla chunk_simple_gla vs torch (T <= 2048 only);
-          peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
+  ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
+          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the GLA
+          kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
+          correctness vs float64 at T=300 (tables ssd_check and ssd)
 Writes kernels_h200.md and kernels.json to --out.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -269,11 +271,28 @@ def _md(rows) -> str:
                      + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
 
 
+@contextlib.contextmanager
+def _ssd_chunk(backend):
+    """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
+    larger score tiles) for the duration of the block; other backends run as they are."""
+    from statex_dist.kernels.ssd import triton_ssd
+
+    saved = triton_ssd.CHUNK
+    if backend.startswith("triton@"):
+        triton_ssd.CHUNK = int(backend.split("@")[1])
+    try:
+        yield
+    finally:
+        triton_ssd.CHUNK = saved
+
+
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend, or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels,
-    kept for before/after timing) the custom op with that impl."""
+    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_chunk`), or for
+    ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
+    with that impl."""
     from statex_dist.kernels import ops
 
+    backend = backend.split("@")[0]
     if backend != "triton_gla":
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
@@ -306,9 +325,10 @@ def _ssd_check(device, backends, check, states):
                     row = dict(case=label, N=N, dtype=str(dtype).replace("torch.", ""), backend=backend)
                     try:
                         a = [t.clone().requires_grad_() for t in ins]
-                        y, ht = _ssd_fn(backend)(*a[:5], initial_state=a[5], output_final_state=True,
-                                                 cu_seqlens=cu_t)
-                        got = [y, ht, *torch.autograd.grad([y, ht], a, [dy, dht])]
+                        with _ssd_chunk(backend):
+                            y, ht = _ssd_fn(backend)(*a[:5], initial_state=a[5], output_final_state=True,
+                                                     cu_seqlens=cu_t)
+                            got = [y, ht, *torch.autograd.grad([y, ht], a, [dy, dht])]
                         errs = {n: rel_err(g, r) for n, g, r in zip(names, got, ref)}
                         worst = max(errs.values(), key=lambda e: float("inf") if e != e else e)  # NaN first
                         row.update(ok=all(e <= SSD_TOL[dtype] for e in errs.values()), max_err=f"{worst:.1e}",
@@ -335,24 +355,25 @@ def _ssd_time(device, backends, lengths, states, torch_max_t, timer):
                     continue  # guard: too slow and too large to be worth timing
                 ins = dy = run = fn = None
                 try:
-                    x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, device, torch.bfloat16)
-                    ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
-                    dy = torch.randn_like(x)
-                    fn = _ssd_fn(backend)
-                    run = fwd_bwd(fn, ins, dy)
-                    if cuda:
-                        torch.cuda.synchronize()
-                        base = torch.cuda.memory_allocated()
-                        torch.cuda.reset_peak_memory_stats()
-                    t_cold = time.time()
-                    run()
-                    if cuda:
-                        torch.cuda.synchronize()
-                        row["peak_gib"] = round((torch.cuda.max_memory_allocated() - base) / 2**30, 2)
-                    row["first_call_s"] = round(time.time() - t_cold, 1)
-                    row["fwd_bwd_ms"] = round(timer(run), 3)
-                    with torch.no_grad():
-                        row["fwd_ms"] = round(timer(lambda: fn(*ins)), 3)
+                    with _ssd_chunk(backend):
+                        x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, device, torch.bfloat16)
+                        ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
+                        dy = torch.randn_like(x)
+                        fn = _ssd_fn(backend)
+                        run = fwd_bwd(fn, ins, dy)
+                        if cuda:
+                            torch.cuda.synchronize()
+                            base = torch.cuda.memory_allocated()
+                            torch.cuda.reset_peak_memory_stats()
+                        t_cold = time.time()
+                        run()
+                        if cuda:
+                            torch.cuda.synchronize()
+                            row["peak_gib"] = round((torch.cuda.max_memory_allocated() - base) / 2**30, 2)
+                        row["first_call_s"] = round(time.time() - t_cold, 1)
+                        row["fwd_bwd_ms"] = round(timer(run), 3)
+                        with torch.no_grad():
+                            row["fwd_ms"] = round(timer(lambda: fn(*ins)), 3)
                 except Exception as e:  # noqa: BLE001 - report and go on
                     row["error"] = repr(e)[:300]
                 rows.append(row)
@@ -415,7 +436,9 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="fla's chunk_simple_gla autotunes ~2 min per case, then refuses Hopper + triton < 3.7.1")
+                    help="triton, triton@L (L-token chunks), triton_gla, torch, fla (chunk_simple_gla autotunes "
+                         "~2 min per case, then refuses Hopper + triton < 3.7.1)")
+    ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()
     def parse(spec):
         """'default;CH=128;walk=128,128,8,64,3;CH=256:walk=...' -> [(label, chunk_size, walk tiles)]"""
@@ -442,7 +465,9 @@ def main():
                "time": lambda: section_time(results, {"original": parse(args.variants_original),
                                                       "merged": parse(args.variants_merged)}),
                "cold": lambda: section_cold(results), "memory": lambda: section_memory(results),
-               "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(","))), "profile": lambda: section_profile(results, args.profile_shapes)}
+               "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(",")),
+                                          lengths=tuple(int(t) for t in args.ssd_lengths.split(","))),
+               "profile": lambda: section_profile(results, args.profile_shapes)}
     for name in sections:
         try:
             runners[name]()

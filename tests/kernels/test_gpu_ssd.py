@@ -19,6 +19,9 @@ CASES = [
     (1, 300, 8, 64, 1, 128, None, torch.float32),
     (2, 257, 8, 64, 2, 512, None, torch.bfloat16),
     (1, 400, 4, 64, 1, 512, [0, 1, 130, 400], torch.float32),
+    # the GPU demo's expanded layer (configs/demo/gpu-mamba2.json): 32 heads of P = 16, N = 64, many short
+    # documents per row (its StateX arm went NaN on 2026-11-30)
+    (1, 700, 32, 16, 1, 64, [0, 12, 13, 80, 150, 151, 215, 300, 364, 428, 500, 562, 640, 700], torch.bfloat16),
 ]
 
 
