@@ -92,8 +92,9 @@ for step in $RUNS; do
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
     resume) [ "$NGPU" -ge 2 ] && resume ;;
     export) log "export"; export_and_load ;;
-    zero2|zero3) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
-      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;
+    prep) log "inputs only" ;;
+    zero2|zero3|zero3-*) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;  # zero3-X: configs/deepspeed/zero3-X.json
     *) log "unknown step $step" ;;
   esac
 done

@@ -8,7 +8,8 @@ Sections:
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
-          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the GLA
+          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks, triton/split without the walk
+          kernel), the earlier mapping onto the GLA
           kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
           correctness vs float64 at T=300 (tables ssd_check and ssd)
 Writes kernels_h200.md and kernels.json to --out.
@@ -272,27 +273,31 @@ def _md(rows) -> str:
 
 
 @contextlib.contextmanager
-def _ssd_chunk(backend):
+def _ssd_variant(backend):
     """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
-    larger score tiles) for the duration of the block; other backends run as they are."""
+    larger score tiles); ``.../split``: the per-chunk states from the chunk-state kernel and the state pass
+    instead of the walk kernel (the layout before 2026-11-30's fourth round). Other backends run as they are."""
     from statex_dist.kernels.ssd import triton_ssd
 
-    saved = triton_ssd.CHUNK
-    if backend.startswith("triton@"):
-        triton_ssd.CHUNK = int(backend.split("@")[1])
+    saved = triton_ssd.CHUNK, triton_ssd.STATE_WALK
+    name, _, opts = backend.partition("/")
+    if name.startswith("triton@"):
+        triton_ssd.CHUNK = int(name.split("@")[1])
+    if opts == "split":
+        triton_ssd.STATE_WALK = False
     try:
         yield
     finally:
-        triton_ssd.CHUNK = saved
+        triton_ssd.CHUNK, triton_ssd.STATE_WALK = saved
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_chunk`), or for
+    """``ops.ssd_attention`` with a backend (``triton@L/split`` is ``triton`` under :func:`_ssd_variant`), or for
     ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
     with that impl."""
     from statex_dist.kernels import ops
 
-    backend = backend.split("@")[0]
+    backend = backend.split("/")[0].split("@")[0]
     if backend != "triton_gla":
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
@@ -325,7 +330,7 @@ def _ssd_check(device, backends, check, states):
                     row = dict(case=label, N=N, dtype=str(dtype).replace("torch.", ""), backend=backend)
                     try:
                         a = [t.clone().requires_grad_() for t in ins]
-                        with _ssd_chunk(backend):
+                        with _ssd_variant(backend):
                             y, ht = _ssd_fn(backend)(*a[:5], initial_state=a[5], output_final_state=True,
                                                      cu_seqlens=cu_t)
                             got = [y, ht, *torch.autograd.grad([y, ht], a, [dy, dht])]
@@ -355,7 +360,7 @@ def _ssd_time(device, backends, lengths, states, torch_max_t, timer):
                     continue  # guard: too slow and too large to be worth timing
                 ins = dy = run = fn = None
                 try:
-                    with _ssd_chunk(backend):
+                    with _ssd_variant(backend):
                         x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, device, torch.bfloat16)
                         ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
                         dy = torch.randn_like(x)
@@ -436,7 +441,7 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="triton, triton@L (L-token chunks), triton_gla, torch, fla (chunk_simple_gla autotunes "
+                    help="triton, triton@L (L-token chunks), triton/split (no walk kernel), triton_gla, torch, fla (chunk_simple_gla autotunes "
                          "~2 min per case, then refuses Hopper + triton < 3.7.1)")
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()

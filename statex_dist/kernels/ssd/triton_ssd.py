@@ -49,6 +49,9 @@ from statex_dist.kernels.layout import ChunkLayout
 CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
 BLOCK_N = 64  # state columns (d_state) per matmul step
 PASS_BLOCK = 1024  # state elements per program of the sequential pass
+STATE_WALK = True  # per-chunk states from one walk kernel (False: chunk-state kernel + state pass, as before)
+SCAN_WARPS = 4  # warps of the output (chunk-scan) kernel
+MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 
 
 @triton.jit
@@ -109,6 +112,52 @@ def ssd_state_pass_kernel(U, DECAY, SEQ, INIT, FINAL, NC, H: tl.constexpr, PN: t
         S = tl.load(DECAY + (i_r * NC + c) * H + i_h) * S + u
     if HAS_FINAL:
         tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
+
+
+@triton.jit
+def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr,
+                          P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                          ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr):
+    # The chunk-state and state-pass kernels in one: a [BP, BN] block of one row's and head's state stays in
+    # registers while the chunks are walked in order (reverse for the backward). OUT[r, c, h] gets the state
+    # entering chunk c, then S <- DECAY[c] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment
+    # is written or read back. Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
+    i_pn, i_rh = tl.program_id(0), tl.program_id(1)
+    NBN: tl.constexpr = (N + BN - 1) // BN
+    i_p, i_n = i_pn // NBN, i_pn % NBN
+    i_r, i_h = i_rh // H, i_rh % H
+    i_g = i_h // (H // G)
+    p = i_p * BP + tl.arange(0, BP)
+    n = i_n * BN + tl.arange(0, BN)
+    pm, nm = p < P, n < N
+    pn = p[:, None] * N + n[None, :]
+    pnm = pm[:, None] & nm[None, :]
+    if REVERSE:
+        prev = tl.load(SEQ + i_r * NC + NC - 1)
+    else:
+        prev = tl.load(SEQ + i_r * NC)
+    S = tl.zeros([BP, BN], dtype=tl.float32)
+    if HAS_INIT:
+        S = tl.load(INIT + (prev * H + i_h).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
+    for k in range(0, NC):
+        if REVERSE:
+            c = NC - 1 - k
+        else:
+            c = k
+        sq = tl.load(SEQ + i_r * NC + c)
+        if sq != prev:
+            tl.store(FINAL + (prev * H + i_h).to(tl.int64) * P * N + pn, S, mask=pnm)
+            S = tl.zeros([BP, BN], dtype=tl.float32)
+            if HAS_INIT:
+                S = tl.load(INIT + (sq * H + i_h).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
+            prev = sq
+        tl.store(OUT + ((i_r * NC + c) * H + i_h).to(tl.int64) * P * N + pn, S.to(OUT.dtype.element_ty), mask=pnm)
+        rows = (i_r * T + c * L + tl.arange(0, L)).to(tl.int64)
+        x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
+        w = tl.load(W + rows * H + i_h)
+        y = tl.load(Y + rows[:, None] * SY + i_g * N + n[None, :], mask=nm[None, :], other=0.0)
+        S = tl.load(DECAY + (i_r * NC + c) * H + i_h) * S + _mm(tl.trans(x.to(tl.float32) * w[:, None]), y, ELT, PREC)
+    tl.store(FINAL + (prev * H + i_h).to(tl.int64) * P * N + pn, S, mask=pnm)
 
 
 @triton.jit
@@ -302,7 +351,7 @@ class _Chunks:
         self.num_seqs = layout.num_seqs
         elt, prec, self.state_dtype = _dtypes(x)  # bf16 states for bf16 inputs; fp32 dots when interpreted
         self.meta = dict(H=H, G=G, P=P, N=N, L=L, ELT=elt, PREC=prec)
-        self.BP, self.BN = _block(P), min(BLOCK_N, _block(N))
+        self.BP, self.BN = max(MIN_BLOCK_P, _block(P)), min(BLOCK_N, _block(N))
 
     def empty_tokens(self, *inner, dtype=None):
         return torch.empty(self.R, self.Tp, *inner, device=self.x.device, dtype=dtype or self.dtype)
@@ -325,10 +374,25 @@ class _Chunks:
                                     HAS_FINAL=True, REVERSE=reverse)
         return final
 
+    def walk(self, X, sx, W, Y, sy, init, reverse):
+        """The state entering (reverse: the gradient leaving) each chunk, ``[R, NC, H, P, N]``, and the final
+        state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows: one walk kernel
+        (``STATE_WALK``) or the chunk-state kernel followed by the state pass."""
+        if not STATE_WALK:
+            U = self.chunk_state(X, sx, W, Y, sy)
+            return U, self.state_pass(U, init, reverse)
+        out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
+        final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=X.device, dtype=torch.float32)
+        grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.R * self.H)
+        ssd_state_walk_kernel[grid](X, W.contiguous(), Y, self.decay, self.seq,
+                                    init.contiguous() if init is not None else out, final, out, self.Tp, self.NC,
+                                    sx, sy, BP=self.BP, BN=self.BN, HAS_INIT=init is not None, REVERSE=reverse,
+                                    **self.meta)
+        return out, final
+
     def states(self, h0):
         """(state entering each chunk [R, NC, H, P, N], final state per sequence)."""
-        S = self.chunk_state(self.x, self.sx, self.w_state, self.B, self.sbc)
-        return S, self.state_pass(S, h0, reverse=False)
+        return self.walk(self.x, self.sx, self.w_state, self.B, self.sbc, h0, reverse=False)
 
 
 def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=None):
@@ -341,7 +405,8 @@ def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=Non
     y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC, triton.cdiv(ch.P, ch.BP), ch.H)
     ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
-                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None, **ch.meta)
+                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None, num_warps=SCAN_WARPS,
+                                **ch.meta)
     return ch.layout.unpad(y), (final if output_final_state else None)
 
 
@@ -352,8 +417,7 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     ch = _Chunks(x, dt, A, B, C, cu)
     S, _ = ch.states(h0)
     dyp, sdy = _rows(ch.layout.pad(dy.to(ch.dtype)))
-    Sd = ch.chunk_state(dyp, sdy, ch.gc.exp(), ch.C, ch.sbc)
-    dh0 = ch.state_pass(Sd, dht, reverse=True)
+    Sd, dh0 = ch.walk(dyp, sdy, ch.gc.exp(), ch.C, ch.sbc, dht, reverse=True)
     dx = ch.empty_tokens(ch.H, ch.P)
     ddt, da = (ch.empty_tokens(ch.H, dtype=torch.float32) for _ in range(2))
     dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
