@@ -4,14 +4,16 @@ At the GPU demo's expanded-layer shape (H = 32, P = 16, N = 64, many short packe
 of our SSD kernels was NaN on an H200, while the interpreter and every GPU case with P = 64 were right; the
 probe then hit an illegal memory access in the demo's first StateX step. Two parts:
 
-- ``matrix``: y (and the final state) of our kernels against float64 at H = 32, N = 64 over P, packing, dtype,
-  the chunk-scan kernel's warps and the state walk, the allocator filled with NaN before each call (an element
-  never written shows up). One JSON line per case.
+- ``matrix``: y (and the final state) of our kernels against float64 at H = 32, N = 64 for the cases in
+  ``MATRIX`` (P, packing, dtype, the chunk-scan kernel's warps, the state walk, the smallest P tile), the
+  allocator filled with NaN before each call (an element never written shows up), each case in its own child
+  process with CUDA_LAUNCH_BLOCKING=1 (the first run put every case after an illegal access in one dead
+  context). One JSON line per case.
 - ``model``: the demo-shaped Mamba2 (random init, layers 1 and 3 expanded to N = 64) on one packed batch of 84
   documents (some of 1-3 tokens), forward + backward under bf16 autocast, each variant in its own child
   process with CUDA_LAUNCH_BLOCKING=1, so an illegal access names its op and does not poison the next variant.
 
-usage: debug_ssd_gpu.py OUT_DIR [matrix,model]
+usage: debug_ssd_gpu.py OUT_DIR [matrix,model|fusedmodel]
 """
 import json
 import os
@@ -47,36 +49,46 @@ def matrix_case(P, packed, dtype, warps, walk, min_bp=16) -> dict:
     ins = [t.to(dtype if i in (0, 3, 4) else torch.float32) for i, t in enumerate(ins)]
     cu_t = torch.tensor(cu, device="cuda", dtype=torch.int32) if cu else None
     y_r, ht_r = chunk_ssd_torch(*[t.double() for t in ins[:5]], 64, ins[5].double(), True, cu_t)
-    triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = warps, walk, min_bp
+    triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = warps or None, walk, min_bp
     try:
         poison()
         y, ht = triton_ssd.ssd_fwd_triton(*ins[:5], 64, ins[5], True, cu_t)
         torch.cuda.synchronize()
     finally:
-        triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = 4, True, 16
+        triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = None, True, 16
     bad = (~torch.isfinite(y.float())).any(-1).any(-1)[0]  # [T]: a token with any non-finite output
     where = bad.nonzero().flatten().tolist()
-    return dict(P=P, packed=packed, dtype=str(dtype)[6:], scan_warps=warps, walk=walk, min_bp=min_bp,
+    return dict(P=P, packed=packed, dtype=str(dtype)[6:], scan_warps=warps or "default", walk=walk, min_bp=min_bp,
                 y_err=f"{rel_err(y, y_r):.1e}", ht_err=f"{rel_err(ht, ht_r):.1e}", bad_tokens=len(where),
                 first_bad=where[:8], bad_per_head=int((~torch.isfinite(y.float())).any(-1)[0].sum(0).max()))
 
 
+MATRIX = [  # (P, packed, dtype, scan warps (None: the default), walk, smallest P tile)
+    (16, True, "bfloat16", 4, True, 16),     # the configuration that failed on 2026-11-30
+    (16, True, "bfloat16", None, True, 16),  # the default since: 8 warps for tiles under 64
+    (16, True, "bfloat16", 4, True, 64),     # 4 warps on a masked 64-wide tile
+    (16, False, "float32", None, True, 16),
+    (64, True, "bfloat16", None, True, 16),
+]
+
+
+def _child(args: list[str], timeout: int) -> dict | None:
+    """Run this script in a child process (an illegal access kills only the child); its last JSON line."""
+    env = dict(os.environ, CUDA_LAUNCH_BLOCKING="1")
+    p = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    line = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(line[-1]) if line else dict(rc=p.returncode, stderr_tail=p.stderr[-1500:])
+
+
 def run_matrix(out: Path) -> None:
     rows = []
-    for P in (16, 64):
-        for packed in (True, False):
-            for dtype in (torch.bfloat16, torch.float32):
-                for warps, walk, min_bp in ((4, True, 16), (8, True, 16), (4, False, 16), (4, True, 32)):
-                    if min_bp != 16 and P != 16:
-                        continue  # the masked 32-wide tile is a P = 16 variant
-                    try:
-                        row = matrix_case(P, packed, dtype, warps, walk, min_bp)
-                    except Exception as e:  # noqa: BLE001 - report and go on (a sticky CUDA error ends the part)
-                        row = dict(P=P, packed=packed, dtype=str(dtype)[6:], scan_warps=warps, walk=walk,
-                                   error=repr(e)[:300])
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-                    (out / "ssd_matrix.json").write_text(json.dumps(rows, indent=1))
+    for P, packed, dtype, warps, walk, min_bp in MATRIX:
+        spec = f"case:{P}:{int(packed)}:{dtype}:{warps or 0}:{int(walk)}:{min_bp}"
+        row = dict(P=P, packed=packed, dtype=dtype, scan_warps=warps or "default", walk=walk, min_bp=min_bp)
+        row.update(_child([str(out), spec], 120) or {})
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        (out / "ssd_matrix.json").write_text(json.dumps(rows, indent=1))
 
 
 def model_variant(fused: bool, backend: str) -> dict:
@@ -108,15 +120,11 @@ def model_variant(fused: bool, backend: str) -> dict:
     return dict(fused_conv=fused, backend=backend, segments=len(lengths), loss=out.loss.item(), bad_grads=bad[:4])
 
 
-def run_models(out: Path) -> None:
+def run_models(out: Path, variants=((True, "triton"), (False, "triton"), (True, "torch"))) -> None:
     rows = []
-    for fused, backend in ((True, "triton"), (False, "triton"), (True, "torch")):
-        env = dict(os.environ, CUDA_LAUNCH_BLOCKING="1")
-        p = subprocess.run([sys.executable, __file__, str(out), f"model:{int(fused)}:{backend}"], env=env,
-                           capture_output=True, text=True, timeout=240)
-        line = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-        row = json.loads(line[-1]) if line else dict(fused_conv=fused, backend=backend, rc=p.returncode,
-                                                     stderr_tail=p.stderr[-2500:])
+    for fused, backend in variants:
+        row = dict(fused_conv=fused, backend=backend)
+        row.update(_child([str(out), f"model:{int(fused)}:{backend}"], 240) or {})
         rows.append(row)
         print(json.dumps(row), flush=True)
         (out / "model_variants.json").write_text(json.dumps(rows, indent=1))
@@ -126,15 +134,21 @@ if __name__ == "__main__":
     out_dir = Path(sys.argv[1])
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = sys.argv[2] if len(sys.argv) > 2 else "matrix,model"
-    if parts.startswith("model:"):
-        _, f, b = parts.split(":")
+    if parts.startswith(("model:", "case:")):  # a child of run_models / run_matrix
+        kind, *a = parts.split(":")
         try:
-            print(json.dumps(model_variant(f == "1", b)), flush=True)
+            if kind == "model":
+                result = model_variant(a[0] == "1", a[1])
+            else:
+                result = matrix_case(int(a[0]), a[1] == "1", getattr(torch, a[2]), int(a[3]), a[4] == "1", int(a[5]))
+            print(json.dumps(result), flush=True)
         except Exception:  # noqa: BLE001 - the child's traceback is the result
             traceback.print_exc()
             sys.exit(1)
         sys.exit(0)
     if "matrix" in parts:
         run_matrix(out_dir)
-    if "model" in parts:
+    if "fusedmodel" in parts:  # only the variant that failed: fla's conv feeding our SSD kernels
+        run_models(out_dir, ((True, "triton"),))
+    elif "model" in parts:
         run_models(out_dir)

@@ -30,13 +30,18 @@ _GLA_FWD: dict[str, Callable] = {}
 _GLA_BWD: dict[str, Callable] = {}
 _SSD_FWD: dict[str, Callable] = {}
 _SSD_BWD: dict[str, Callable] = {}
-_EMPTY = (0,)
 _logged: set[tuple[str, str]] = set()
 _FLA_FOUND = importlib.util.find_spec("fla") is not None
 
 
 def _fla_available() -> bool:
     return _FLA_FOUND
+
+
+def _placeholder(like: torch.Tensor) -> torch.Tensor:
+    """An empty fp32 tensor for an output that is absent (no final state, no initial-state gradient...); a new
+    one each time, since the outputs of a custom op may not alias each other."""
+    return like.new_empty((0,), dtype=torch.float32)
 
 
 def _has_impl(op: str, name: str) -> bool:
@@ -85,9 +90,8 @@ def _gla_fwd_op(
     """Returns ``(o, final state or empty, saved)``: ``saved`` is what the impl keeps for its backward (the
     Triton kernels' chunk scores; empty for the torch impl)."""
     o, ht, saved = _GLA_FWD[impl](q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens)
-    empty = q.new_empty(_EMPTY, dtype=torch.float32)
-    return (o.contiguous(), ht.contiguous() if ht is not None else empty,
-            saved.contiguous() if saved is not None else empty)
+    return (o.contiguous(), ht.contiguous() if ht is not None else _placeholder(q),
+            saved.contiguous() if saved is not None else _placeholder(q))
 
 
 @_gla_fwd_op.register_fake
@@ -96,9 +100,8 @@ def _(q, k, v, gk, initial_state, cu_seqlens, scale, output_final_state, impl):
     V = v.shape[-1]
     N = B if cu_seqlens is None else cu_seqlens.shape[0] - 1
     o = q.new_empty(B, T, H, V)
-    empty = q.new_empty(_EMPTY, dtype=torch.float32)
-    ht = q.new_empty(N, H, K, V, dtype=torch.float32) if output_final_state else empty
-    saved = q.new_empty(B * T, H, gla_state_stride(K, V), dtype=torch.float32) if impl == "triton" else empty
+    ht = q.new_empty(N, H, K, V, dtype=torch.float32) if output_final_state else _placeholder(q)
+    saved = q.new_empty(B * T, H, gla_state_stride(K, V), dtype=torch.float32) if impl == "triton" else _placeholder(q)
     return o, ht, saved
 
 
@@ -111,12 +114,12 @@ def _gla_bwd_op(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     grads = _GLA_BWD[impl](do, dht, q, k, v, gk, scale, initial_state, cu_seqlens, saved if saved.numel() else None)
     dq, dk, dv, dg, dh0 = (None if g is None else g.contiguous() for g in grads)
-    return dq, dk, dv, dg, (dh0 if dh0 is not None else q.new_empty(_EMPTY, dtype=torch.float32))
+    return dq, dk, dv, dg, (dh0 if dh0 is not None else _placeholder(q))
 
 
 @_gla_bwd_op.register_fake
 def _(do, dht, q, k, v, gk, initial_state, cu_seqlens, saved, scale, impl):
-    dh0 = _empty_like(initial_state) if initial_state is not None else q.new_empty(_EMPTY, dtype=torch.float32)
+    dh0 = _empty_like(initial_state) if initial_state is not None else _placeholder(q)
     return _empty_like(q), _empty_like(k), _empty_like(v), _empty_like(gk), dh0
 
 
@@ -157,7 +160,7 @@ def _ssd_fwd_op(
     else:
         y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
         y = _add_skip(y, x, D)
-    return y.contiguous(), (ht.contiguous() if ht is not None else x.new_empty(_EMPTY, dtype=torch.float32))
+    return y.contiguous(), (ht.contiguous() if ht is not None else _placeholder(x))
 
 
 @_ssd_fwd_op.register_fake
@@ -165,7 +168,7 @@ def _(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_sta
     b, T, H, P = x.shape
     N = B.shape[-1]
     n_seq = b if cu_seqlens is None else cu_seqlens.shape[0] - 1
-    ht = x.new_empty(n_seq, H, P, N, dtype=torch.float32) if output_final_state else x.new_empty(_EMPTY, dtype=torch.float32)
+    ht = x.new_empty(n_seq, H, P, N, dtype=torch.float32) if output_final_state else _placeholder(x)
     return _empty_like(x), ht
 
 
@@ -186,16 +189,15 @@ def _ssd_bwd_op(
             grads[0] = (grads[0].float() + dyf * D.float()[:, None]).to(grads[0].dtype)
             dD = (dyf * x.float()).sum((0, 1, 3)).to(D.dtype)
     grads = [None if g is None else g.contiguous() for g in grads]
-    empty = x.new_empty(_EMPTY, dtype=torch.float32)
-    return (*grads[:-1], grads[-1] if grads[-1] is not None else empty, dD if dD is not None else empty)
+    return (*grads[:-1], grads[-1] if grads[-1] is not None else _placeholder(x),
+            dD if dD is not None else _placeholder(x))
 
 
 @_ssd_bwd_op.register_fake
 def _(dy, dht, x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, impl):
-    empty = x.new_empty(_EMPTY, dtype=torch.float32)
-    dh0 = _empty_like(initial_state) if initial_state is not None else empty
+    dh0 = _empty_like(initial_state) if initial_state is not None else _placeholder(x)
     return (_empty_like(x), _empty_like(dt), _empty_like(A), _empty_like(B),
-            _empty_like(C), dh0, _empty_like(D) if D is not None else empty)
+            _empty_like(C), dh0, _empty_like(D) if D is not None else _placeholder(x))
 
 
 def _ssd_setup(ctx, inputs, output):

@@ -42,6 +42,21 @@ def test_gla_custom_op_opcheck():
     torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, torch.cat([h0, h0]), cu, 0.5, True, "torch"))
 
 
+def test_custom_ops_without_optional_outputs_backward():
+    """No initial state, no final state, no D: the ops return several empty placeholders, which must be distinct
+    tensors (torch refuses aliased outputs; this broke the SSD timing on the GPU on 2026-11-30)."""
+    x, dt, A, B, C, _ = (t.float().requires_grad_() for t in ssd_inputs(1, 40, 2, 8, 1, 16))
+    y, _ = ops._ssd_fwd_op(x, dt, A, B, C, None, None, None, 16, False, "torch")
+    y.sum().backward()
+    assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (x, dt, A, B, C))
+    q, k, v, gk, _ = (t.float().requires_grad_() for t in gla_inputs(1, 20, 2, 8, 4))
+    o, _, _ = ops._gla_fwd_op(q, k, v, gk, None, None, 0.5, False, "torch")
+    o.sum().backward()
+    assert all(t.grad is not None for t in (q, k, v, gk))
+    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, None, None, None, 16, False, "torch"))
+    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, False, "torch"))
+
+
 @pytest.mark.parametrize("skip", [False, True], ids=["no-D", "D"])
 def test_ssd_custom_op_opcheck(skip):
     x, dt, A, B, C, h0 = (t.float().requires_grad_() for t in ssd_inputs(2, 20, 4, 8, 2, 8))

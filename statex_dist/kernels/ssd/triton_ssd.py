@@ -50,7 +50,7 @@ CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
 BLOCK_N = 64  # state columns (d_state) per matmul step
 PASS_BLOCK = 1024  # state elements per program of the sequential pass
 STATE_WALK = True  # per-chunk states from one walk kernel (False: chunk-state kernel + state pass, as before)
-SCAN_WARPS = 4  # warps of the output (chunk-scan) kernel
+SCAN_WARPS = None  # warps of the output (chunk-scan) kernel; None: 4, or 8 for head_dim tiles under 64 (below)
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 
 
@@ -306,6 +306,15 @@ def _block(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
 
 
+def _scan_warps(BP: int) -> int:
+    """Warps of the chunk-scan kernel. With 4 warps and a 16-wide head_dim tile (the GPU demo's Mamba2: P = 16),
+    Triton 3.6 on an H200 produced a NaN output and then illegal memory accesses (2026-11-30), the known class
+    of Hopper wgmma miscompiles for kernels with several dots and a narrow tile at 4 warps (triton-lang/triton
+    #10486, #11366); the backward kernels, at 8 warps, were right at the same shape. P = 64 keeps the measured
+    4 warps."""
+    return 4 if BP >= 64 else 8
+
+
 def _rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
     """``(t, row stride)`` for a ``[R, T, ...]`` tensor whose trailing dims are contiguous and whose rows are
     evenly spaced (e.g. x, B, C as views into the conv output: no copy); otherwise a contiguous copy."""
@@ -405,8 +414,8 @@ def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=Non
     y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC, triton.cdiv(ch.P, ch.BP), ch.H)
     ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
-                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None, num_warps=SCAN_WARPS,
-                                **ch.meta)
+                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None,
+                                num_warps=SCAN_WARPS or _scan_warps(ch.BP), **ch.meta)
     return ch.layout.unpad(y), (final if output_final_state else None)
 
 
