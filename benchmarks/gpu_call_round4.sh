@@ -4,7 +4,7 @@
 #                       walk vs the split path (kernels.py --sections ssd, d_state 128 / 512, T 4096 / 8192);
 #                GPU 1: the Mamba2 GPU demo with the SSD on the PyTorch path (everything else as in
 #                       configs/demo/gpu-mamba2.json), to see whether the GPU path learns without our SSD kernels;
-#   then         both GPUs: GLA-1.3B StateX under ZeRO-3 with NVLink-sized buckets (configs/deepspeed/zero3-nvlink.json).
+#   then         both GPUs: GLA-1.3B StateX under ZeRO-3 with NVLink-sized buckets (benchmarks/deepspeed/zero3-nvlink.json).
 # usage: benchmarks/gpu_call_round4.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla, deepspeed importable)
 set -uo pipefail
 OUT=${1:?usage: gpu_call_round4.sh OUT [DEADLINE_S]}

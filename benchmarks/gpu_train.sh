@@ -93,8 +93,10 @@ for step in $RUNS; do
     resume) [ "$NGPU" -ge 2 ] && resume ;;
     export) log "export"; export_and_load ;;
     prep) log "inputs only" ;;
-    zero2|zero3|zero3-*) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
-      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;  # zero3-X: configs/deepspeed/zero3-X.json
+    zero2|zero3) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;
+    zero3-*) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=benchmarks/deepspeed/$step.json "${NOCKPT[@]}" ;;  # variants under trial
     *) log "unknown step $step" ;;
   esac
 done

@@ -9,13 +9,13 @@ with ``s`` the cumulative decay from the chunk start, ``e`` its value at the chu
     S_{c+1} = exp(e) S_c + sum_j exp(e - s_j) v_j^T B_j
 
 Kernels (one launch each; every tensor stays in its natural size, nothing is broadcast over heads):
-- ``ssd_chunk_state_kernel``: ``sum_l w_l X_l^T Y_l`` per (chunk, head): each chunk's state increment in the
-  forward (X = x, w = dt exp(e - s), Y = B) and each chunk's output-to-state gradient in the backward
-  (X = dy, w = exp(s), Y = C);
-- ``ssd_state_pass_kernel``: walks the chunks of a row in order (reverse for the backward), turning the
-  increments into the state entering each chunk (the gradient leaving each chunk), restarting at sequence
-  starts from the initial state (the final-state gradient) and writing the final state (the initial-state
-  gradient); the only sequential part, elementwise on ``[P, N]``;
+- ``ssd_state_walk_kernel``: the only sequential part. Keeps a ``[P, N]`` block of one row's and head's state in
+  registers and walks the chunks in order (reverse for the backward): writes the state entering each chunk (the
+  gradient leaving it), then adds ``sum_l w_l X_l^T Y_l`` over the chunk's rows (forward: X = x,
+  w = dt exp(e - s), Y = B; backward: X = dy, w = exp(s), Y = C), restarting at sequence starts from the
+  initial state (the final-state gradient) and writing the final state (the initial-state gradient);
+- ``ssd_chunk_state_kernel`` + ``ssd_state_pass_kernel``: the same in two launches (every chunk's increment
+  written, then turned into states by an elementwise pass); the earlier path, used when ``STATE_WALK`` is off;
 - ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C,
   and Mamba2's skip ``D_h x`` added in fp32 when given;
 - ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt``, the log-decay gradient ``da`` (and ``dD``);
