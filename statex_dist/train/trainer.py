@@ -307,7 +307,9 @@ class Trainer:
         for batch in batches:
             where = first_nonfinite_module(self.engine.model, lambda batch=batch: self._forward(batch))
             found = found or where
-        return found or "none: the forward is finite when re-run (non-deterministic, or the gradient is at fault)"
+        return found or ("none: the forward is finite when re-run (non-deterministic, e.g. a kernel reading out of "
+                         "bounds: rerun with CUDA_LAUNCH_BLOCKING=1 or under compute-sanitizer; or the gradient "
+                         "is at fault)")
 
     def _log(self, m: dict) -> None:
         dt = m["step_time_s"]
