@@ -21,7 +21,7 @@ note() { echo "[$(date +%T)] $* (at ${SECONDS}s)" | tee -a "$RES/steps.log"; }
   CUDA_VISIBLE_DEVICES=0 timeout 150 $PY benchmarks/kernels.py --out "$RES/ssd" --sections ssd \
     --ssd-backends triton,triton/split --ssd-lengths 4096,8192 > "$RES/ssd/log" 2>&1
   note "gpu0 ssd walk/split exit $?"
-  CUDA_VISIBLE_DEVICES=0 timeout 250 $PY benchmarks/gpu_e2e.py --parts speed,profile \
+  CUDA_VISIBLE_DEVICES=0 timeout 250 $PY benchmarks/gpu_e2e.py --parts profile,speed \
     --speed-variants ours,ours-mamba2,fla-mamba2 \
     --profile-models mamba2 --steps 4 --warmup 2 --out "$RES/e2e/gpu_e2e.md" > "$RES/e2e/log" 2>&1
   note "gpu0 mamba2 speed+profile exit $?"
@@ -33,7 +33,7 @@ RUNS=prep bash benchmarks/gpu_train.sh "$RES/prep" 2 > "$RES/prep.log" 2>&1 &
   note "gpu1 demo exit $?"
 ) &
 wait
-LEFT=$((DEADLINE - SECONDS - 10))
+LEFT=$((DEADLINE - SECONDS - 10)); LEFT=$((LEFT > 30 ? LEFT : 30))
 RUNS=fsdp EXTRA="steps=12" DEADLINE=$LEFT FIRST_TIMEOUT=$((LEFT - 5)) \
   timeout "$LEFT" bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
 note "fsdp ws2 exit $?"
