@@ -128,7 +128,9 @@ class Mamba2Mixer(nn.Module):
         if cache is not None:
             cache.update(self.layer_idx, recurrent_state=state, conv_state=new_conv_state)
         y = self.norm(y.reshape(b, t, self.intermediate_size), z)
-        return self.out_proj(y.to(hidden.dtype))
+        if not torch.is_autocast_enabled(y.device.type):  # under autocast the linear casts y itself: casting it
+            y = y.to(self.out_proj.weight.dtype)  # to the fp32 hidden dtype first cost a [T, d_inner] round trip
+        return self.out_proj(y)
 
 
 class Mamba2Block(nn.Module):

@@ -137,3 +137,32 @@ def test_mamba_ssm_conversion(tmp_path):
     assert loaded.config.vocab_size == 512  # 500 padded to a multiple of 16
     ids = torch.randint(0, 500, (1, 30))
     torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=0, rtol=0)
+
+
+
+def test_mamba2_mixer_output_is_not_cast_to_fp32_under_autocast():
+    """With fp32 parameters under bf16 autocast the gated-norm output (bf16) goes to out_proj as it is: an
+    ``.to(fp32)`` before it was a read + write of a [B, T, d_inner] tensor per layer, and the autocast cast back
+    another one (the same in backward). The result is unchanged: the linear sees the same bf16 values."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    model = tiny_model("mamba2").train()
+    block = model.backbone.layers[0]
+    shape = (2, 16, block.mixer.intermediate_size)
+
+    class CountFp32Copies(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten._to_copy.default and out.dtype == torch.float32 and tuple(out.shape) == shape:
+                self.count += 1
+            return out
+
+    # the PyTorch gated norm computes in fp32 by design (fla's fused one on CUDA does not): keep it out of the count
+    block.mixer.norm.forward = lambda y, z: (y * torch.sigmoid(z)).to(y.dtype)
+    x = torch.randn(2, 16, model.config.hidden_size)
+    with torch.autocast("cpu", dtype=torch.bfloat16), CountFp32Copies() as casts:
+        y = block.mixer(block.norm(x))
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
+    assert casts.count == 0, f"{casts.count} fp32 copies of the [B, T, d_inner] mixer activations"
