@@ -290,9 +290,7 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H
         dcb += _mm(dy, tl.trans(v), ELT, PREC) * decay
         dc += tl.exp(s)[:, None] * _mm(dy, st, ELT, PREC)
         db += tl.exp(s_end - s)[:, None] * _mm(v, dst, ELT, PREC)
-    bc_offs = rows[:, None] * SBC + i_g * N + n[None, :]
-    c = tl.load(C + bc_offs, mask=nm[None, :], other=0.0)
-    b = tl.load(B + bc_offs, mask=nm[None, :], other=0.0)
+    b, c, _, _ = _bc_block(B, C, rows, SBC, i_g, i_n * BN, N, BN)
     dc += _mm(dcb, b, ELT, PREC)
     db += _mm(tl.trans(dcb), c, ELT, PREC)
     tl.store(DC + out_offs, dc.to(DC.dtype.element_ty), mask=nm[None, :])
