@@ -127,6 +127,7 @@ LOGIT_DTYPES = ("float32", "bfloat16")
 LOGIT_MODELS = ("gla", "mamba2")
 LOGIT_SEQ = 2048
 SPEED_VARIANTS: tuple[str, ...] = ()  # --speed-variants: kinds (ours, ours-mamba2, fla, fla-mamba2); empty = all
+SPEED_SHAPE = (4, 4096)  # --speed-shape BxT (a smaller one for fla's Mamba2 torch fallback, which OOMs at 4x4096)
 LONG_MODELS: tuple[str, ...] = ("gla", "mamba2")
 
 
@@ -193,7 +194,7 @@ def part_fused(out: list[str]) -> None:
 def part_speed(out: list[str], steps: int, warmup: int) -> None:
     from fla.models import GLAConfig, GLAForCausalLM
 
-    B, T = (4, 4096) if not TINY else (2, 128)
+    B, T = SPEED_SHAPE if not TINY else (2, 128)
     out.append(f"## GLA-1.3B training step, B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
     out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
     out.append("|---|---|---|---|---|---|---|")
@@ -244,11 +245,13 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
                    f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
         free(model)
     tps = {label: r["tokens_per_s"] for label, r in results.items()}
-    ours, sx, fla = (tps.get(variants[i][0]) for i in (0, 1, 4))
-    if ours and sx:
-        out.append(f"\nStateX / original (ours): {sx / ours:.3f}")
-    if ours and fla:
-        out.append(f"ours original / stock fla: {ours / fla:.3f}")
+    ours, sx, mamba2, fla, fla_mamba2 = (tps.get(variants[i][0]) for i in (0, 1, 2, 4, 5))
+    out.append("")
+    for name, num, den in (("StateX / original (ours, GLA)", sx, ours), ("ours original / stock fla (GLA)", ours, fla),
+                           ("Mamba2 step time / GLA step time (ours, originals)", ours, mamba2),
+                           ("ours Mamba2 / stock fla Mamba2 torch fallback", mamba2, fla_mamba2)):
+        if num and den:
+            out.append(f"{name}: {num / den:.3f}")
     out.append("MFU against 790 TFLOP/s (measured bf16 matmul peak); 6N excludes the input embedding.\n")
 
 
@@ -310,7 +313,8 @@ def part_long(out: list[str], steps: int) -> None:
 
 
 def main() -> None:
-    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, LONG_MODELS, PROFILE_MODELS
+    global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, SPEED_SHAPE, LONG_MODELS, \
+        PROFILE_MODELS
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
@@ -322,12 +326,14 @@ def main() -> None:
     parser.add_argument("--logit-seq", type=int, default=2048)
     parser.add_argument("--speed-variants", default="",
                         help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
+    parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2")
     args = parser.parse_args()
     LONG_MODELS = tuple(args.long_models.split(","))
     PROFILE_MODELS = tuple(args.profile_models.split(","))
     SPEED_VARIANTS = tuple(v for v in args.speed_variants.split(",") if v)
+    SPEED_SHAPE = tuple(int(v) for v in args.speed_shape.lower().split("x"))
     LOGIT_DTYPES, LOGIT_MODELS = tuple(args.logit_dtypes.split(",")), tuple(args.logit_models.split(","))
     LOGIT_SEQ = args.logit_seq
     TINY, DEVICE = args.tiny, ("cpu" if args.tiny else "cuda")

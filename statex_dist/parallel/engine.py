@@ -130,7 +130,7 @@ def build_engine(cfg, info: DistInfo, model, base_config, config, plan, source, 
                          "(on a CPU-only run everything is in CPU memory already); set it to false")
     if backend == "fsdp":
         mesh = build_mesh(info.world, info.device.type, cfg.parallel.hsdp_shard_size)
-        apply_fsdp(model, mesh, precision, cfg.parallel.cpu_offload)
+        apply_fsdp(model, mesh, precision, cfg.parallel.cpu_offload, cfg.parallel.reshard_after_forward)
         model.to_empty(device="cpu" if cfg.parallel.cpu_offload else info.device)
         if not resuming:
             stats = load_initial_weights(model, base_config, config, plan, source)

@@ -48,7 +48,9 @@ def build_mesh(world: int, device_type: str, hsdp_shard_size: int | None):
                             mesh_dim_names=("replicate", "shard"))
 
 
-def apply_fsdp(model: torch.nn.Module, mesh, precision: str, cpu_offload: bool) -> None:
+def apply_fsdp(model: torch.nn.Module, mesh, precision: str, cpu_offload: bool,
+               reshard_after_forward: bool = True) -> None:
+    """``reshard_after_forward=False`` keeps every block gathered from its forward to its backward."""
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     kwargs = {"mesh": mesh}
@@ -60,5 +62,5 @@ def apply_fsdp(model: torch.nn.Module, mesh, precision: str, cpu_offload: bool) 
     layers = model.backbone_module.layers
     for idx, block in enumerate(layers):
         # The last block's parameters are needed again at once by backward: keep them gathered.
-        fully_shard(block, reshard_after_forward=idx < len(layers) - 1, **kwargs)
+        fully_shard(block, reshard_after_forward=reshard_after_forward and idx < len(layers) - 1, **kwargs)
     fully_shard(model, **kwargs)

@@ -111,6 +111,10 @@ class ParallelConfig:
     (HSDP); null = shard across all ranks."""
     cpu_offload: bool = False
     """fsdp: keep sharded parameters, gradients and optimizer states in CPU memory."""
+    reshard_after_forward: bool = True
+    """fsdp: free each block's gathered parameters after its forward and gather them again in backward (least
+    memory, as ZeRO-3); false keeps them gathered until backward (as ZeRO-2): one all-gather per block and step
+    fewer, for one unsharded 16-bit copy of the blocks' parameters per GPU."""
     deepspeed_config: Optional[str] = None
     """deepspeed: a ZeRO JSON (configs/deepspeed/zero2.json); batch, clip and precision keys are filled in from
     this config."""
@@ -127,6 +131,8 @@ class ParallelConfig:
             raise ValueError("ac_every_k must be >= 1")
         if self.hsdp_shard_size is not None and self.backend != "fsdp":
             raise ValueError("hsdp_shard_size is for backend fsdp only")
+        if not self.reshard_after_forward and self.backend != "fsdp":
+            raise ValueError("reshard_after_forward is for backend fsdp only (DeepSpeed: choose ZeRO stage 2 or 3)")
 
 
 @dataclass

@@ -22,6 +22,9 @@ CASES = [
     # the GPU demo's expanded layer (configs/demo/gpu-mamba2.json): 32 heads of P = 16, N = 64, many short
     # documents per row (its StateX arm went NaN on 2026-11-30)
     (1, 700, 32, 16, 1, 64, [0, 12, 13, 80, 150, 151, 215, 300, 364, 428, 500, 562, 640, 700], torch.bfloat16),
+    # one chunk per row (a short evaluation prompt): Triton would specialise a chunk count of 1 into a constant
+    (2, 40, 32, 16, 1, 16, None, torch.float32),
+    (1, 64, 32, 16, 1, 64, None, torch.bfloat16),
 ]
 
 
@@ -52,3 +55,23 @@ def test_triton_ssd_matches_float64(case):
     bad = {n: e for n, e in errs.items() if not e <= TOL[dtype]}
     assert not bad, f"relative errors over tolerance: {bad}"
     assert all(g.dtype == t.dtype and g.shape == t.shape for g, t in zip(grads, ins))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("T", [1, 40, 64, 65])
+@pytest.mark.parametrize("N", [16, 64])
+def test_triton_ssd_forward_without_state_matches_float64(N, T, dtype):
+    """The evaluation path: forward only, no initial state and no final state, at the GPU demo's head shape
+    (P = 16); a one-chunk fp32 call of this kind crashed Triton's compiler on 2026-11-30 (the demo's recall
+    evaluation, after its training had run)."""
+    from statex_dist.kernels.ssd.triton_ssd import ssd_fwd_triton
+
+    ins = [t.cuda() for t in ssd_inputs(2, T, 32, 16, 1, N)]
+    ins = [t.to(dtype if i in (0, 3, 4) else torch.float32) for i, t in enumerate(ins)]
+    with torch.no_grad():
+        y_r, _ = chunk_ssd_torch(*[t.double() for t in ins[:5]], 64, None, False, None)
+        poison_allocator()
+        y, ht = ssd_fwd_triton(*ins[:5], 64, None, False, None)
+    assert ht is None and y.dtype == dtype
+    err = rel_err(y, y_r)
+    assert err <= TOL[dtype], f"y relative error {err:.1e}"

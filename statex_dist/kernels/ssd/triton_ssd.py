@@ -35,6 +35,13 @@ with any even row stride, and are read where they are.
 Memory: the per-chunk states (``[rows, chunks, H, P, N]``, bf16 for 16-bit inputs, fp32 otherwise) are the
 only large intermediates: ``H P N / 64`` elements per token, e.g. 16 KiB per token for Mamba2-1.3B at
 ``N = 128`` in bf16; the backward holds the states and their gradients together.
+
+Triton 3.6 traps met on Hopper (H200), each checked by ``tests/kernels/test_gpu_ssd.py``: the chunk-scan kernel
+at 4 warps with a 16-wide head_dim tile read out of bounds (it runs at 8 warps there, ``_scan_warps``); and Triton
+turns an int argument equal to 1 into a constant, so a one-chunk call (a short evaluation prompt) compiled a
+loop-free walk kernel that crashed the compiler (an LLVM assertion in ``TritonGPUCoalesce``). The lengths and
+chunk counts are therefore never specialised (``do_not_specialize``): every call compiles the looping kernels
+that training runs.
 """
 from __future__ import annotations
 
@@ -54,7 +61,7 @@ SCAN_WARPS = None  # warps of the output (chunk-scan) kernel; None: 4, or 8 for 
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "NC"])
 def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
                            N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                            ELT: tl.constexpr, PREC: tl.constexpr):
@@ -76,7 +83,7 @@ def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.c
              mask=(p < P)[:, None] & (n < N)[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NC"])
 def ssd_state_pass_kernel(U, DECAY, SEQ, INIT, FINAL, NC, H: tl.constexpr, PN: tl.constexpr, BLOCK: tl.constexpr,
                           HAS_INIT: tl.constexpr, HAS_FINAL: tl.constexpr, REVERSE: tl.constexpr):
     # One row and head, BLOCK elements of the [P, N] state. In walk order (reverse for the backward), U[c] (the
@@ -114,7 +121,7 @@ def ssd_state_pass_kernel(U, DECAY, SEQ, INIT, FINAL, NC, H: tl.constexpr, PN: t
         tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "NC"])
 def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr):
@@ -181,7 +188,7 @@ def _bc_block(B, C, rows, SBC, i_g, n0, N: tl.constexpr, BN: tl.constexpr):
     return tl.load(B + offs, mask=nm[None, :], other=0.0), tl.load(C + offs, mask=nm[None, :], other=0.0), n, nm
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "NC"])
 def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_SKIP: tl.constexpr):
@@ -208,7 +215,7 @@ def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.con
     tl.store(Y + (rows[:, None] * H + i_h) * P + p[None, :], o.to(Y.dtype.element_ty), mask=pm[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "NC"])
 def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T, NC, SX, SBC, SDY,
                       H: tl.constexpr, G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr,
                       BP: tl.constexpr, BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr,
@@ -259,7 +266,7 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
     tl.store(DA + rows * H + i_h, da)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["T", "NC"])
 def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr, G: tl.constexpr,
                        P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                        ELT: tl.constexpr, PREC: tl.constexpr):
