@@ -90,6 +90,8 @@ for step in $RUNS; do
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
+    fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes
+    fsdp-noreshard) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.reshard_after_forward=false "${NOCKPT[@]}" ;;
     resume) [ "$NGPU" -ge 2 ] && resume ;;
     export) log "export"; export_and_load ;;
     prep) log "inputs only" ;;
