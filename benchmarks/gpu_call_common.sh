@@ -3,8 +3,8 @@
 # folder, /tmp/NAME unless RES is set) and PY; defines
 #   note MSG     a timestamped line in $RES/steps.log (and on stdout),
 #   lim S        S, or less where the deadline leaves less (minus 10 s for packing), at least 1,
-#   pack         copies the tables to $OUT and the rest of $RES (without weights, data or checkpoints) into
-#                $OUT/results.tgz; every script calls it at the end, and may call it between jobs.
+#   pack         copies the tables (*.md, named after their folders) to $OUT and the rest of $RES (without
+#                weights, data or checkpoints) into $OUT/results.tgz; every script calls it at the end.
 set -uo pipefail
 NAME=$1
 OUT=${2:?usage: $NAME OUT [DEADLINE_S]}
@@ -16,7 +16,10 @@ PY=${PYTHON:-python3}
 note() { echo "[$(date +%T)] $* (at ${SECONDS}s)" | tee -a "$RES/steps.log"; }
 lim() { local l=$((DEADLINE - SECONDS - 10)); l=$((l < $1 ? l : $1)); echo $((l > 1 ? l : 1)); }
 pack() {
-  find "$RES" -maxdepth 3 -name '*.md' -not -path '*/run/*' -exec cp {} "$OUT"/ \; 2>/dev/null
+  local f rel
+  while IFS= read -r f; do  # train/gpu_train.md -> $OUT/train__gpu_train.md
+    rel=${f#"$RES"/}; cp "$f" "$OUT/${rel//\//__}"
+  done < <(find "$RES" -maxdepth 3 -name '*.md' -not -path '*/run/*' 2>/dev/null)
   cp "$RES/steps.log" "$OUT"/ 2>/dev/null
   tar czf "$OUT/results.tgz" --exclude='*.safetensors' --exclude='*/data/*' --exclude='*/corpus/*' \
     --exclude='*.pt' --exclude='*.distcp' --exclude='*/checkpoints/*' --exclude='*/model/*' --exclude='*/work/*' \

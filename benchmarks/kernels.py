@@ -12,6 +12,8 @@ Sections:
           kernel), the earlier mapping onto the GLA
           kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
           correctness vs float64 at T=300 (tables ssd_check and ssd)
+  profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
+  ssdprofile  the same for our SSD at the layer shape above, T=4096, d_state 128 and 512
 Writes kernels_h200.md and kernels.json to --out.
 """
 from __future__ import annotations
@@ -195,10 +197,31 @@ def section_memory(results):
     results["memory"] = rows
 
 
-def section_profile(results, shapes="original,merged"):
-    """Per-kernel CUDA time of one fwd+bwd of ours (torch.profiler), original and merged shapes."""
+def _kernel_times(run, label: str, steps: int = 5) -> list[dict]:
+    """CUDA time per kernel of one ``run()`` (torch.profiler, mean over ``steps`` after 3 warm-up calls)."""
     from torch.profiler import ProfilerActivity, profile
 
+    for _ in range(3):
+        run()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            run()
+        torch.cuda.synchronize()
+    rows = []
+    for ev in prof.key_averages():
+        t = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
+        if t > 0:
+            rows.append(dict(shape=label, kernel=ev.key[:40], calls_per_step=ev.count // steps,
+                             ms_per_step=round(t / steps / 1000, 3)))
+    rows.sort(key=lambda r: -r["ms_per_step"])
+    for r in rows:
+        log(f"profile {r}")
+    return rows
+
+
+def section_profile(results, shapes="original,merged"):
+    """Per-kernel CUDA time of one fwd+bwd of ours (torch.profiler), original and merged shapes."""
     from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
 
     rows = []
@@ -206,24 +229,23 @@ def section_profile(results, shapes="original,merged"):
         if name not in shapes.split(","):
             continue
         ins, do = gla_inputs(*shape)
-        run = fwd_bwd(lambda q, k, v, g: chunk_gla_triton(q, k, v, g), ins, do)
-        for _ in range(3):
-            run()
-        torch.cuda.synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(5):
-                run()
-            torch.cuda.synchronize()
-        for ev in prof.key_averages():
-            t = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
-            if t > 0:
-                rows.append(dict(shape=name, kernel=ev.key[:40], calls_per_step=ev.count // 5,
-                                 ms_per_step=round(t / 5 / 1000, 3)))
+        rows += _kernel_times(fwd_bwd(lambda q, k, v, g: chunk_gla_triton(q, k, v, g), ins, do), name)
         del ins, do
-    rows.sort(key=lambda r: (r["shape"], -r["ms_per_step"]))
     results["profile"] = rows
-    for r in rows:
-        log(f"profile {r}")
+
+
+def section_ssd_profile(results, T=4096):
+    """Per-kernel CUDA time of one fwd+bwd of our SSD at the Mamba2-1.3B layer shape, d_state 128 and 512: where
+    the d_state-512 layer's extra time goes."""
+    b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
+    rows = []
+    for N in SSD_STATES:
+        x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, "cuda", torch.bfloat16)
+        ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
+        rows += _kernel_times(fwd_bwd(_ssd_fn("triton"), ins, torch.randn_like(x)), f"N={N} T={T}")
+        del x, dt, A, Bm, Cm, ins
+        torch.cuda.empty_cache()
+    results["ssd_profile"] = rows
 
 
 def _fla_only(results):
@@ -472,7 +494,8 @@ def main():
                "cold": lambda: section_cold(results), "memory": lambda: section_memory(results),
                "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(",")),
                                           lengths=tuple(int(t) for t in args.ssd_lengths.split(","))),
-               "profile": lambda: section_profile(results, args.profile_shapes)}
+               "profile": lambda: section_profile(results, args.profile_shapes),
+               "ssdprofile": lambda: section_ssd_profile(results)}
     for name in sections:
         try:
             runners[name]()
