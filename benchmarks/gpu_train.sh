@@ -88,6 +88,7 @@ for step in $RUNS; do
   FIRST=0
   case $step in
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
+    ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
     fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes
