@@ -195,7 +195,7 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
     from fla.models import GLAConfig, GLAForCausalLM
 
     B, T = SPEED_SHAPE if not TINY else (2, 128)
-    out.append(f"## GLA-1.3B training step, B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
+    out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
     out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
     out.append("|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
