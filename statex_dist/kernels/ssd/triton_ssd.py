@@ -192,8 +192,11 @@ def _bc_block(B, C, rows, SBC, i_g, n0, N: tl.constexpr, BN: tl.constexpr):
 def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_SKIP: tl.constexpr):
-    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) [+ D_h x] for one chunk, head and block of P
-    i_rc, i_p, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) [+ D_h x] for one chunk, head and block of P; the blocks of P,
+    # then the heads, vary fastest over the grid, so the programs reading one chunk's B and C run together
+    NBP: tl.constexpr = (P + BP - 1) // BP
+    pid = tl.program_id(0)
+    i_p, i_h, i_rc = pid % NBP, (pid // NBP) % H, pid // (NBP * H)
     i_g = i_h // (H // G)
     rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
     p = i_p * BP + tl.arange(0, BP)
@@ -221,8 +224,10 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
                       BP: tl.constexpr, BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr,
                       HAS_SKIP: tl.constexpr):
     # one chunk and head, all of P: dv (-> dx, and ddt through x), da (the gradient of the log decay a_t) and,
-    # with the skip D_h x, its share of dx and the chunk's part of dD_h
-    i_rc, i_h = tl.program_id(0), tl.program_id(1)
+    # with the skip D_h x, its share of dx and the chunk's part of dD_h; heads vary fastest over the grid (they
+    # share the chunk's B and C)
+    pid = tl.program_id(0)
+    i_h, i_rc = pid % H, pid // H
     i_g = i_h // (H // G)
     rows, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
     p = tl.arange(0, BP)
@@ -272,7 +277,11 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H
                        ELT: tl.constexpr, PREC: tl.constexpr):
     # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
     #                                   dB = sum_h [(dscore_h * decay_h)^T C + exp(e - s) v_h D_h]
-    i_rc, i_n, i_g = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    # The N blocks of one chunk are neighbours in the grid: they all read the chunk's dy and x of every head of
+    # the group, which then come from L2 instead of memory.
+    NBN: tl.constexpr = (N + BN - 1) // BN
+    pid, i_g = tl.program_id(0), tl.program_id(1)
+    i_n, i_rc = pid % NBN, pid // NBN
     HG: tl.constexpr = H // G
     i_r, i_c = i_rc // NC, i_rc % NC
     rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
@@ -417,7 +426,7 @@ def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=Non
     ch = _Chunks(x, dt, A, B, C, cu)
     S, final = ch.states(h0)
     y = ch.empty_tokens(ch.H, ch.P)
-    grid = (ch.R * ch.NC, triton.cdiv(ch.P, ch.BP), ch.H)
+    grid = (ch.R * ch.NC * ch.H * triton.cdiv(ch.P, ch.BP),)
     ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
                                 ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None,
                                 num_warps=SCAN_WARPS or _scan_warps(ch.BP), **ch.meta)
@@ -436,11 +445,11 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     ddt, da = (ch.empty_tokens(ch.H, dtype=torch.float32) for _ in range(2))
     dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
     meta = dict(BP=ch.BP, BN=ch.BN, **ch.meta)
-    ssd_bwd_dx_kernel[(ch.R * ch.NC, ch.H)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A,
+    ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A,
                                             dyp, dx, ddt, da, dskip, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy,
                                             HAS_SKIP=D is not None, num_warps=8, **meta)
     dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
-    ssd_bwd_dbc_kernel[(ch.R * ch.NC, triton.cdiv(ch.N, ch.BN), ch.G)](
+    ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, ch.BN), ch.G)](
         ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, num_warps=8, **meta)
     dA = (ch.dt * da).sum((0, 1))
     unpad = ch.layout.unpad
