@@ -99,7 +99,7 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
         times.append(time.perf_counter() - t0)
     step = sum(times[warmup:]) / steps
     return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
-            "peak_gib": peak_gib(), "loss": float(out.loss)}
+            "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
 
 
 class Report(list):

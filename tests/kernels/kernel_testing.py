@@ -40,6 +40,25 @@ def ssd_inputs(b, T, H, P, G, N, *, dtype=torch.float64, seed=0, n_states=None, 
     return x, dt, A, B, C, h0
 
 
+def ssd_dA_term_scale(x, dt, A, B, C, h0, cu_seqlens, dy, dht) -> torch.Tensor:
+    """Per head, the sum over tokens of |dt_t * dloss/da_t| (float64): the size of the terms that ``dA`` adds up.
+
+    ``dA_h = sum_t dt_t dloss/da_t`` (``a_t = dt_t A_h``, the log decay) cancels: at the GPU test's shapes the
+    reference's norm is 6 to 21 times smaller than that of these sums (single heads: 40 to 300 times, more at the
+    demo shape), so an fp32 kernel's rounding of about 1e-6 per term shows up as 1e-4 of ``dA`` itself. Errors of ``dA`` are measured against this scale. ``dloss/da_t`` comes from
+    the gradient with respect to ``dt`` with ``v = dt x`` held fixed (then ``dloss/ddt_t = A_h dloss/da_t``).
+    """
+    from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+
+    x, dt, A, B, C = (t.detach().double() for t in (x, dt, A, B, C))
+    h0 = None if h0 is None else h0.detach().double()
+    dt_leaf = dt.clone().requires_grad_()
+    x_fixed_v = x * (dt / dt_leaf)[..., None]  # dt_leaf * x_fixed_v == dt * x: v does not move with dt_leaf
+    y, ht = chunk_ssd_torch(x_fixed_v, dt_leaf, A, B, C, 64, h0, True, cu_seqlens)
+    (g,) = torch.autograd.grad([y, ht], [dt_leaf], [dy.double(), dht.double()])
+    return (dt * g / A).abs().sum((0, 1))
+
+
 def grads(out_list, inputs, seed=1):
     """Gradients of sum(out * w) for fixed random weights w (one per output), w.r.t. inputs."""
     g = torch.Generator().manual_seed(seed)
