@@ -5,7 +5,7 @@ of our SSD kernels was NaN on an H200, while the interpreter and every GPU case 
 probe then hit an illegal memory access in the demo's first StateX step. Two parts:
 
 - ``matrix``: y (and the final state) of our kernels against float64 at H = 32, N = 64 for the cases in
-  ``MATRIX`` (P, packing, dtype, the chunk-scan kernel's warps, the state walk, the smallest P tile), the
+  ``MATRIX`` (P, packing, dtype, the chunk-scan kernel's warps, the smallest P tile), the
   allocator filled with NaN before each call (an element never written shows up), each case in its own child
   process with CUDA_LAUNCH_BLOCKING=1 (the first run put every case after an illegal access in one dead
   context). One JSON line per case.
@@ -37,7 +37,7 @@ def poison() -> None:
     torch.empty(1 << 28, device="cuda", dtype=torch.float32).fill_(float("nan"))
 
 
-def matrix_case(P, packed, dtype, warps, walk, min_bp=16) -> dict:
+def matrix_case(P, packed, dtype, warps, min_bp=16) -> dict:
     from kernel_testing import rel_err, ssd_inputs
 
     from statex_dist.kernels.ssd import triton_ssd
@@ -49,26 +49,26 @@ def matrix_case(P, packed, dtype, warps, walk, min_bp=16) -> dict:
     ins = [t.to(dtype if i in (0, 3, 4) else torch.float32) for i, t in enumerate(ins)]
     cu_t = torch.tensor(cu, device="cuda", dtype=torch.int32) if cu else None
     y_r, ht_r = chunk_ssd_torch(*[t.double() for t in ins[:5]], 64, ins[5].double(), True, cu_t)
-    triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = warps or None, walk, min_bp
+    triton_ssd.SCAN_WARPS, triton_ssd.MIN_BLOCK_P = warps or None, min_bp
     try:
         poison()
         y, ht = triton_ssd.ssd_fwd_triton(*ins[:5], 64, ins[5], True, cu_t)
         torch.cuda.synchronize()
     finally:
-        triton_ssd.SCAN_WARPS, triton_ssd.STATE_WALK, triton_ssd.MIN_BLOCK_P = None, True, 16
+        triton_ssd.SCAN_WARPS, triton_ssd.MIN_BLOCK_P = None, 16
     bad = (~torch.isfinite(y.float())).any(-1).any(-1)[0]  # [T]: a token with any non-finite output
     where = bad.nonzero().flatten().tolist()
-    return dict(P=P, packed=packed, dtype=str(dtype)[6:], scan_warps=warps or "default", walk=walk, min_bp=min_bp,
+    return dict(P=P, packed=packed, dtype=str(dtype)[6:], scan_warps=warps or "default", min_bp=min_bp,
                 y_err=f"{rel_err(y, y_r):.1e}", ht_err=f"{rel_err(ht, ht_r):.1e}", bad_tokens=len(where),
                 first_bad=where[:8], bad_per_head=int((~torch.isfinite(y.float())).any(-1)[0].sum(0).max()))
 
 
-MATRIX = [  # (P, packed, dtype, scan warps (None: the default), walk, smallest P tile)
-    (16, True, "bfloat16", 4, True, 16),     # the configuration that failed on 2026-11-30
-    (16, True, "bfloat16", None, True, 16),  # the default since: 8 warps for tiles under 64
-    (16, True, "bfloat16", 4, True, 64),     # 4 warps on a masked 64-wide tile
-    (16, False, "float32", None, True, 16),
-    (64, True, "bfloat16", None, True, 16),
+MATRIX = [  # (P, packed, dtype, scan warps (None: the default), smallest P tile)
+    (16, True, "bfloat16", 4, 16),     # the configuration that failed on 2026-11-30
+    (16, True, "bfloat16", None, 16),  # the default since: 8 warps for tiles under 64
+    (16, True, "bfloat16", 4, 64),     # 4 warps on a masked 64-wide tile
+    (16, False, "float32", None, 16),
+    (64, True, "bfloat16", None, 16),
 ]
 
 
@@ -82,9 +82,9 @@ def _child(args: list[str], timeout: int) -> dict | None:
 
 def run_matrix(out: Path) -> None:
     rows = []
-    for P, packed, dtype, warps, walk, min_bp in MATRIX:
-        spec = f"case:{P}:{int(packed)}:{dtype}:{warps or 0}:{int(walk)}:{min_bp}"
-        row = dict(P=P, packed=packed, dtype=dtype, scan_warps=warps or "default", walk=walk, min_bp=min_bp)
+    for P, packed, dtype, warps, min_bp in MATRIX:
+        spec = f"case:{P}:{int(packed)}:{dtype}:{warps or 0}:{min_bp}"
+        row = dict(P=P, packed=packed, dtype=dtype, scan_warps=warps or "default", min_bp=min_bp)
         row.update(_child([str(out), spec], 120) or {})
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -140,7 +140,7 @@ if __name__ == "__main__":
             if kind == "model":
                 result = model_variant(a[0] == "1", a[1])
             else:
-                result = matrix_case(int(a[0]), a[1] == "1", getattr(torch, a[2]), int(a[3]), a[4] == "1", int(a[5]))
+                result = matrix_case(int(a[0]), a[1] == "1", getattr(torch, a[2]), int(a[3]), int(a[4]))
             print(json.dumps(result), flush=True)
         except Exception:  # noqa: BLE001 - the child's traceback is the result
             traceback.print_exc()

@@ -8,8 +8,7 @@ Sections:
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
-          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks, triton/split without the walk
-          kernel), the earlier mapping onto the GLA
+          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the GLA
           kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
           correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
@@ -297,29 +296,25 @@ def _md(rows) -> str:
 @contextlib.contextmanager
 def _ssd_variant(backend):
     """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
-    larger score tiles); ``.../split``: the per-chunk states from the chunk-state kernel and the state pass
-    instead of the walk kernel (the layout before 2026-11-30's fourth round). Other backends run as they are."""
+    larger score tiles). Other backends run as they are."""
     from statex_dist.kernels.ssd import triton_ssd
 
-    saved = triton_ssd.CHUNK, triton_ssd.STATE_WALK
-    name, _, opts = backend.partition("/")
-    if name.startswith("triton@"):
-        triton_ssd.CHUNK = int(name.split("@")[1])
-    if opts == "split":
-        triton_ssd.STATE_WALK = False
+    saved = triton_ssd.CHUNK
+    if backend.startswith("triton@"):
+        triton_ssd.CHUNK = int(backend.split("@")[1])
     try:
         yield
     finally:
-        triton_ssd.CHUNK, triton_ssd.STATE_WALK = saved
+        triton_ssd.CHUNK = saved
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L/split`` is ``triton`` under :func:`_ssd_variant`), or for
+    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_variant`), or for
     ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
     with that impl."""
     from statex_dist.kernels import ops
 
-    backend = backend.split("/")[0].split("@")[0]
+    backend = backend.split("@")[0]
     if backend != "triton_gla":
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
@@ -463,7 +458,7 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="triton, triton@L (L-token chunks), triton/split (no walk kernel), triton_gla, torch, fla (chunk_simple_gla autotunes "
+                    help="triton, triton@L (L-token chunks), triton_gla, torch, fla (chunk_simple_gla autotunes "
                          "~2 min per case, then refuses Hopper + triton < 3.7.1)")
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()

@@ -14,8 +14,6 @@ Kernels (one launch each; every tensor stays in its natural size, nothing is bro
   gradient leaving it), then adds ``sum_l w_l X_l^T Y_l`` over the chunk's rows (forward: X = x,
   w = dt exp(e - s), Y = B; backward: X = dy, w = exp(s), Y = C), restarting at sequence starts from the
   initial state (the final-state gradient) and writing the final state (the initial-state gradient);
-- ``ssd_chunk_state_kernel`` + ``ssd_state_pass_kernel``: the same in two launches (every chunk's increment
-  written, then turned into states by an elementwise pass); the earlier path, used when ``STATE_WALK`` is off;
 - ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C,
   and Mamba2's skip ``D_h x`` added in fp32 when given;
 - ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt``, the log-decay gradient ``da`` (and ``dD``);
@@ -55,78 +53,16 @@ from statex_dist.kernels.layout import ChunkLayout
 
 CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
 BLOCK_N = 64  # state columns (d_state) per matmul step
-PASS_BLOCK = 1024  # state elements per program of the sequential pass
-STATE_WALK = True  # per-chunk states from one walk kernel (False: chunk-state kernel + state pass, as before)
 SCAN_WARPS = None  # warps of the output (chunk-scan) kernel; None: 4, or 8 for head_dim tiles under 64 (below)
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
-
-
-@triton.jit(do_not_specialize=["T", "NC"])
-def ssd_chunk_state_kernel(X, W, Y, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
-                           N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                           ELT: tl.constexpr, PREC: tl.constexpr):
-    # OUT[r, c, h, p, n] = sum_l X[r, t_l, h, p] W[r, t_l, h] Y[r, t_l, g, n] over the rows t_l of chunk c
-    i_rc, i_pn, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    NBN: tl.constexpr = (N + BN - 1) // BN
-    i_p, i_n = i_pn // NBN, i_pn % NBN
-    i_r, i_c = i_rc // NC, i_rc % NC
-    i_g = i_h // (H // G)
-    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
-    p = i_p * BP + tl.arange(0, BP)
-    n = i_n * BN + tl.arange(0, BN)
-    x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=(p < P)[None, :], other=0.0)
-    w = tl.load(W + rows * H + i_h)
-    y = tl.load(Y + rows[:, None] * SY + i_g * N + n[None, :], mask=(n < N)[None, :], other=0.0)
-    acc = _mm(tl.trans(x.to(tl.float32) * w[:, None]), y, ELT, PREC)
-    base = (i_rc * H + i_h).to(tl.int64) * P * N
-    tl.store(OUT + base + p[:, None] * N + n[None, :], acc.to(OUT.dtype.element_ty),
-             mask=(p < P)[:, None] & (n < N)[None, :])
-
-
-@triton.jit(do_not_specialize=["NC"])
-def ssd_state_pass_kernel(U, DECAY, SEQ, INIT, FINAL, NC, H: tl.constexpr, PN: tl.constexpr, BLOCK: tl.constexpr,
-                          HAS_INIT: tl.constexpr, HAS_FINAL: tl.constexpr, REVERSE: tl.constexpr):
-    # One row and head, BLOCK elements of the [P, N] state. In walk order (reverse for the backward), U[c] (the
-    # chunk's increment) is replaced by the running state as it enters chunk c, then S <- DECAY[c] S + U[c].
-    # A chunk of another sequence than the previous one writes FINAL[previous] and restarts from INIT[its own].
-    i_b, i_rh = tl.program_id(0), tl.program_id(1)
-    i_r, i_h = i_rh // H, i_rh % H
-    e = i_b * BLOCK + tl.arange(0, BLOCK)
-    m = e < PN
-    if REVERSE:
-        prev = tl.load(SEQ + i_r * NC + NC - 1)
-    else:
-        prev = tl.load(SEQ + i_r * NC)
-    S = tl.zeros([BLOCK], dtype=tl.float32)
-    if HAS_INIT:
-        S = tl.load(INIT + (prev * H + i_h).to(tl.int64) * PN + e, mask=m, other=0.0).to(tl.float32)
-    for k in range(0, NC):
-        if REVERSE:
-            c = NC - 1 - k
-        else:
-            c = k
-        s = tl.load(SEQ + i_r * NC + c)
-        if s != prev:
-            if HAS_FINAL:
-                tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
-            S = tl.zeros([BLOCK], dtype=tl.float32)
-            if HAS_INIT:
-                S = tl.load(INIT + (s * H + i_h).to(tl.int64) * PN + e, mask=m, other=0.0).to(tl.float32)
-            prev = s
-        off = ((i_r * NC + c) * H + i_h).to(tl.int64) * PN + e
-        u = tl.load(U + off, mask=m, other=0.0).to(tl.float32)
-        tl.store(U + off, S.to(U.dtype.element_ty), mask=m)
-        S = tl.load(DECAY + (i_r * NC + c) * H + i_h) * S + u
-    if HAS_FINAL:
-        tl.store(FINAL + (prev * H + i_h).to(tl.int64) * PN + e, S, mask=m)
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
 def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr):
-    # The chunk-state and state-pass kernels in one: a [BP, BN] block of one row's and head's state stays in
-    # registers while the chunks are walked in order (reverse for the backward). OUT[r, c, h] gets the state
+    # A [BP, BN] block of one row's and head's state stays in registers while the chunks are walked in order
+    # (reverse for the backward): no per-chunk increment is written to memory and read back. OUT[r, c, h] gets the state
     # entering chunk c, then S <- DECAY[c] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment
     # is written or read back. Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
     i_pn, i_rh = tl.program_id(0), tl.program_id(1)
@@ -379,31 +315,9 @@ class _Chunks:
     def empty_tokens(self, *inner, dtype=None):
         return torch.empty(self.R, self.Tp, *inner, device=self.x.device, dtype=dtype or self.dtype)
 
-    def chunk_state(self, X, sx, W, Y, sy):
-        out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
-        grid = (self.R * self.NC, triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.H)
-        ssd_chunk_state_kernel[grid](X, W.contiguous(), Y, out, self.Tp, self.NC, sx, sy, BP=self.BP, BN=self.BN,
-                                     **self.meta)
-        return out
-
-    def state_pass(self, U, init, reverse):
-        """U becomes the state entering (reverse: the gradient leaving) each chunk; returns the final state
-        per sequence (reverse: the gradient of the initial state), fp32."""
-        PN = self.P * self.N
-        final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=U.device, dtype=torch.float32)
-        grid = (triton.cdiv(PN, PASS_BLOCK), self.R * self.H)
-        ssd_state_pass_kernel[grid](U, self.decay, self.seq, init.contiguous() if init is not None else U,
-                                    final, self.NC, H=self.H, PN=PN, BLOCK=PASS_BLOCK, HAS_INIT=init is not None,
-                                    HAS_FINAL=True, REVERSE=reverse)
-        return final
-
     def walk(self, X, sx, W, Y, sy, init, reverse):
         """The state entering (reverse: the gradient leaving) each chunk, ``[R, NC, H, P, N]``, and the final
-        state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows: one walk kernel
-        (``STATE_WALK``) or the chunk-state kernel followed by the state pass."""
-        if not STATE_WALK:
-            U = self.chunk_state(X, sx, W, Y, sy)
-            return U, self.state_pass(U, init, reverse)
+        state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows, in one walk."""
         out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
         final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=X.device, dtype=torch.float32)
         grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.R * self.H)
