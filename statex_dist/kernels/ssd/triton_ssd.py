@@ -62,9 +62,9 @@ def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, 
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr):
     # A [BP, BN] block of one row's and head's state stays in registers while the chunks are walked in order
-    # (reverse for the backward): no per-chunk increment is written to memory and read back. OUT[r, c, h] gets the state
-    # entering chunk c, then S <- DECAY[c] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment
-    # is written or read back. Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
+    # (reverse for the backward). OUT[r, c, h] gets the state entering chunk c, then
+    # S <- DECAY[c] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment is written or read back.
+    # Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
     i_pn, i_rh = tl.program_id(0), tl.program_id(1)
     NBN: tl.constexpr = (N + BN - 1) // BN
     i_p, i_n = i_pn // NBN, i_pn % NBN
@@ -359,9 +359,9 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     ddt, da = (ch.empty_tokens(ch.H, dtype=torch.float32) for _ in range(2))
     dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
     meta = dict(BP=ch.BP, BN=ch.BN, **ch.meta)
-    ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A,
-                                            dyp, dx, ddt, da, dskip, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy,
-                                            HAS_SKIP=D is not None, num_warps=8, **meta)
+    ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](
+        ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A, dyp, dx, ddt, da, dskip, ch.Tp,
+        ch.NC, ch.sx, ch.sbc, sdy, HAS_SKIP=D is not None, num_warps=8, **meta)
     dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
     ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, ch.BN), ch.G)](
         ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, num_warps=8, **meta)
