@@ -8,7 +8,8 @@ Sections:
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
-          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the GLA
+          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks, triton/hsK with K head splits in
+          dB/dC), the earlier mapping onto the GLA
           kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
           correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
@@ -233,17 +234,19 @@ def section_profile(results, shapes="original,merged"):
     results["profile"] = rows
 
 
-def section_ssd_profile(results, T=4096):
-    """Per-kernel CUDA time of one fwd+bwd of our SSD at the Mamba2-1.3B layer shape, d_state 128 and 512: where
-    the d_state-512 layer's extra time goes."""
+def section_ssd_profile(results, backends=("triton",), T=4096):
+    """Per-kernel CUDA time of one fwd+bwd of our SSD (each of ``backends`` that is a ``triton`` variant) at the
+    Mamba2-1.3B layer shape, d_state 128 and 512: where the d_state-512 layer's extra time goes."""
     b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
     rows = []
-    for N in SSD_STATES:
-        x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, "cuda", torch.bfloat16)
-        ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
-        rows += _kernel_times(fwd_bwd(_ssd_fn("triton"), ins, torch.randn_like(x)), f"N={N} T={T}")
-        del x, dt, A, Bm, Cm, ins
-        torch.cuda.empty_cache()
+    for backend in (b_ for b_ in backends if b_.startswith("triton") and b_ != "triton_gla"):
+        for N in SSD_STATES:
+            with _ssd_variant(backend):
+                x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, "cuda", torch.bfloat16)
+                ins = [t.requires_grad_() for t in (x, dt, A, Bm, Cm)]
+                rows += _kernel_times(fwd_bwd(_ssd_fn(backend), ins, torch.randn_like(x)), f"{backend} N={N} T={T}")
+                del x, dt, A, Bm, Cm, ins
+                torch.cuda.empty_cache()
     results["ssd_profile"] = rows
 
 
@@ -296,25 +299,29 @@ def _md(rows) -> str:
 @contextlib.contextmanager
 def _ssd_variant(backend):
     """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
-    larger score tiles). Other backends run as they are."""
+    larger score tiles); ``triton/hsK``: the dB/dC kernel with K programs per (chunk, N block, group), each over
+    a share of the heads (``DBC_HEAD_SPLITS``). Other backends run as they are."""
     from statex_dist.kernels.ssd import triton_ssd
 
-    saved = triton_ssd.CHUNK
-    if backend.startswith("triton@"):
-        triton_ssd.CHUNK = int(backend.split("@")[1])
+    saved = triton_ssd.CHUNK, triton_ssd.DBC_HEAD_SPLITS
+    name, _, opts = backend.partition("/")
+    if name.startswith("triton@"):
+        triton_ssd.CHUNK = int(name.split("@")[1])
+    if opts.startswith("hs"):
+        triton_ssd.DBC_HEAD_SPLITS = int(opts[2:])
     try:
         yield
     finally:
-        triton_ssd.CHUNK = saved
+        triton_ssd.CHUNK, triton_ssd.DBC_HEAD_SPLITS = saved
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_variant`), or for
+    """``ops.ssd_attention`` with a backend (``triton@L`` and ``triton/hsK`` are ``triton`` under :func:`_ssd_variant`), or for
     ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
     with that impl."""
     from statex_dist.kernels import ops
 
-    backend = backend.split("@")[0]
+    backend = backend.split("/")[0].split("@")[0]
     if backend != "triton_gla":
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
@@ -458,7 +465,7 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="triton, triton@L (L-token chunks), triton_gla, torch, fla (chunk_simple_gla autotunes "
+                    help="triton, triton@L (L-token chunks), triton/hsK (dB/dC over K head splits), triton_gla, torch, fla (chunk_simple_gla autotunes "
                          "~2 min per case, then refuses Hopper + triton < 3.7.1)")
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()
@@ -490,7 +497,7 @@ def main():
                "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(",")),
                                           lengths=tuple(int(t) for t in args.ssd_lengths.split(","))),
                "profile": lambda: section_profile(results, args.profile_shapes),
-               "ssdprofile": lambda: section_ssd_profile(results)}
+               "ssdprofile": lambda: section_ssd_profile(results, tuple(args.ssd_backends.split(",")))}
     for name in sections:
         try:
             runners[name]()

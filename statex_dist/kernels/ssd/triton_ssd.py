@@ -55,6 +55,9 @@ CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
 BLOCK_N = 64  # state columns (d_state) per matmul step
 SCAN_WARPS = None  # warps of the output (chunk-scan) kernel; None: 4, or 8 for head_dim tiles under 64 (below)
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
+DBC_HEAD_SPLITS = 1  # dB/dC: programs per (chunk, N block, group), each summing its share of the group's heads
+# into its own fp32 partial (summed after): more programs for a latency-bound loop. 1 is the GPU-timed default;
+# other values are checked (interpreter) and await timing (`kernels.py --ssd-backends triton,triton/hs4`).
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
@@ -208,17 +211,25 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
-def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr, G: tl.constexpr,
-                       P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                       ELT: tl.constexpr, PREC: tl.constexpr):
+def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, PART, H: tl.constexpr,
+                       G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr,
+                       BN: tl.constexpr, HS: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
     # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
     #                                   dB = sum_h [(dscore_h * decay_h)^T C + exp(e - s) v_h D_h]
     # The N blocks of one chunk are neighbours in the grid: they all read the chunk's dy and x of every head of
-    # the group, which then come from L2 instead of memory.
+    # the group, which then come from L2 instead of memory. With HS > 1 head splits, program (.., i_g * HS + i_s)
+    # sums the i_s-th share of the group's heads into partial i_s of DB / DC (PART elements apart).
     NBN: tl.constexpr = (N + BN - 1) // BN
-    pid, i_g = tl.program_id(0), tl.program_id(1)
-    i_n, i_rc = pid % NBN, pid // NBN
     HG: tl.constexpr = H // G
+    HPS: tl.constexpr = (HG + HS - 1) // HS  # heads per split
+    pid, i_gs = tl.program_id(0), tl.program_id(1)
+    i_n, i_rc = pid % NBN, pid // NBN
+    i_g = i_gs // HS
+    k_lo = 0
+    k_hi = HG
+    if HS > 1:
+        k_lo = (i_gs % HS) * HPS
+        k_hi = tl.minimum(k_lo + HPS, HG)
     i_r, i_c = i_rc // NC, i_rc % NC
     rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
     n = i_n * BN + tl.arange(0, BN)
@@ -226,10 +237,12 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H
     p = tl.arange(0, BP)
     pm = p < P
     out_offs = (rows[:, None] * G + i_g) * N + n[None, :]  # dB, dC (contiguous)
+    if HS > 1:
+        out_offs += (i_gs % HS).to(tl.int64) * PART
     dcb = tl.zeros([L, L], dtype=tl.float32)
     dc = tl.zeros([L, BN], dtype=tl.float32)
     db = tl.zeros([L, BN], dtype=tl.float32)
-    for k in range(0, HG):
+    for k in range(k_lo, k_hi):
         i_h = i_g * HG + k
         _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
         dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
@@ -362,9 +375,12 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](
         ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A, dyp, dx, ddt, da, dskip, ch.Tp,
         ch.NC, ch.sx, ch.sbc, sdy, HAS_SKIP=D is not None, num_warps=8, **meta)
-    dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
-    ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, ch.BN), ch.G)](
-        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, num_warps=8, **meta)
+    hs = max(1, min(DBC_HEAD_SPLITS, ch.H // ch.G))
+    dB, dC = (torch.empty(hs, ch.R, ch.Tp, ch.G, ch.N, device=x.device, dtype=torch.float32) for _ in range(2))
+    ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, ch.BN), ch.G * hs)](
+        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, dB[0].numel(), HS=hs,
+        num_warps=8, **meta)
+    dB, dC = (t[0] if hs == 1 else t.sum(0) for t in (dB, dC))
     dA = (ch.dt * da).sum((0, 1))
     unpad = ch.layout.unpad
     grads = (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),
