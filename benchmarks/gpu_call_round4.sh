@@ -5,15 +5,11 @@
 #                GPU 1: the Mamba2 GPU demo with the SSD on the PyTorch path (everything else as in
 #                       configs/demo/gpu-mamba2.json), to see whether the GPU path learns without our SSD kernels;
 #   then         both GPUs: GLA-1.3B StateX under ZeRO-3 with NVLink-sized buckets (benchmarks/deepspeed/zero3-nvlink.json).
+# The split path (`triton/split`) was removed after this call (7a56c71): kernels.py now refuses it, so its SSD
+# step fails with that message; check out an earlier commit to repeat the call as it ran.
 # usage: benchmarks/gpu_call_round4.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla, deepspeed importable)
-set -uo pipefail
-OUT=${1:?usage: gpu_call_round4.sh OUT [DEADLINE_S]}
-DEADLINE=${2:-500}
-RES=${RES:-/tmp/round4}
+source "$(dirname "$0")/gpu_call_common.sh" round4 "${1:-}" "${2:-500}"
 mkdir -p "$RES"/{diag,ssd,demo,train}
-export PYTHONUNBUFFERED=1 TRITON_CACHE_AUTOTUNING=1
-PY=${PYTHON:-python3}
-note() { echo "[$(date +%T)] $* (at ${SECONDS}s)" | tee -a "$RES/steps.log"; }
 (
   CUDA_VISIBLE_DEVICES=0 timeout 150 $PY benchmarks/debug_ssd_gpu.py "$RES/diag" > "$RES/diag/log" 2>&1
   note "gpu0 diag exit $?"

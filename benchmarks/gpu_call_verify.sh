@@ -4,6 +4,8 @@
 #      Mamba2 with fla's conv feeding our SSD kernels (the illegal memory access of call f);
 #   2. tests/kernels/test_gpu_ssd.py (incl. the demo-shaped case that gave NaN in call e);
 #   3. kernels.py --sections ssd: the state walk vs the split path (the timing call f lost to the op alias bug).
+# The split path (`triton/split`) was removed after this call (7a56c71): kernels.py now refuses it, so its SSD
+# step fails with that message; check out an earlier commit to repeat the call as it ran.
 # usage: benchmarks/gpu_call_verify.sh OUT [DEADLINE_S]      (repo root; statex_dist, fla importable)
 set -uo pipefail
 OUT=${1:?usage: gpu_call_verify.sh OUT [DEADLINE_S]}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The next nvidia-h200-x2 call (scripted 2026-11-30, after the fourth round; not run yet):
+# nvidia-h200-x2 call h of 2026-11-30 (fifth round; scripted after the fourth):
 #   in parallel  GPU 0: our SSD kernels, state walk vs split path (kernels.py --sections ssd, d_state 128 / 512,
 #                       T 4096 / 8192), then the training steps of GLA-1.3B and Mamba2-1.3B (original and StateX)
 #                       and of fla's Mamba2ForCausalLM on its torch fallback, in one process, with a profile of
@@ -8,15 +8,11 @@
 #                CPU:   the GLA-1.3B checkpoint and corpus for the trainer runs;
 #   then         both GPUs: FSDP world size 2 for 12 steps (scaling efficiency on more steps than the 4 steady
 #                ones of 2026-11-30 call d, against the world-size-1 runs of that call).
+# The split path (`triton/split`) was removed after this call (7a56c71): kernels.py now refuses it, so its SSD
+# step fails with that message; check out an earlier commit to repeat the call as it ran.
 # usage: benchmarks/gpu_call_x2.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla, deepspeed importable)
-set -uo pipefail
-OUT=${1:?usage: gpu_call_x2.sh OUT [DEADLINE_S]}
-DEADLINE=${2:-560}
-RES=${RES:-/tmp/x2}
+source "$(dirname "$0")/gpu_call_common.sh" x2 "${1:-}" "${2:-560}"
 mkdir -p "$RES"/{ssd,e2e,demo,train}
-export PYTHONUNBUFFERED=1 TRITON_CACHE_AUTOTUNING=1
-PY=${PYTHON:-python3}
-note() { echo "[$(date +%T)] $* (at ${SECONDS}s)" | tee -a "$RES/steps.log"; }
 (
   CUDA_VISIBLE_DEVICES=0 timeout 150 $PY benchmarks/kernels.py --out "$RES/ssd" --sections ssd \
     --ssd-backends triton,triton/split --ssd-lengths 4096,8192 > "$RES/ssd/log" 2>&1

@@ -9,9 +9,8 @@ Sections:
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
           --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks, triton/hsK with K head splits in
-          dB/dC), the earlier mapping onto the GLA
-          kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
-          correctness vs float64 at T=300 (tables ssd_check and ssd)
+          dB/dC), the earlier mapping onto the GLA kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048
+          only); peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
   ssdprofile  the same for our SSD at the layer shape above, T=4096, d_state 128 and 512
 Writes kernels_h200.md and kernels.json to --out.
@@ -239,7 +238,7 @@ def section_ssd_profile(results, backends=("triton",), T=4096):
     Mamba2-1.3B layer shape, d_state 128 and 512: where the d_state-512 layer's extra time goes."""
     b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
     rows = []
-    for backend in (b_ for b_ in backends if b_.startswith("triton") and b_ != "triton_gla"):
+    for backend in (b_ for b_ in backends if _ssd_backend(b_)[0] == "triton"):
         for N in SSD_STATES:
             with _ssd_variant(backend):
                 x, dt, A, Bm, Cm, _ = _ssd_inputs(b, T, H, P, G, N, "cuda", torch.bfloat16)
@@ -296,6 +295,16 @@ def _md(rows) -> str:
                      + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
 
 
+def _ssd_backend(backend: str) -> tuple[str, int | None, int | None]:
+    """``impl[@L][/hsK]`` -> (impl, chunk length L or None, dB/dC head splits K or None); other options are refused
+    (``triton/split`` was removed with the path it named)."""
+    name, _, opts = backend.partition("/")
+    impl, _, chunk = name.partition("@")
+    if opts and not (opts.startswith("hs") and opts[2:].isdigit()):
+        raise ValueError(f"unknown SSD backend option {opts!r} in {backend!r} (known: @L, /hsK)")
+    return impl, int(chunk) if chunk else None, int(opts[2:]) if opts else None
+
+
 @contextlib.contextmanager
 def _ssd_variant(backend):
     """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
@@ -304,11 +313,9 @@ def _ssd_variant(backend):
     from statex_dist.kernels.ssd import triton_ssd
 
     saved = triton_ssd.CHUNK, triton_ssd.DBC_HEAD_SPLITS
-    name, _, opts = backend.partition("/")
-    if name.startswith("triton@"):
-        triton_ssd.CHUNK = int(name.split("@")[1])
-    if opts.startswith("hs"):
-        triton_ssd.DBC_HEAD_SPLITS = int(opts[2:])
+    _, chunk, head_splits = _ssd_backend(backend)
+    triton_ssd.CHUNK = chunk or triton_ssd.CHUNK
+    triton_ssd.DBC_HEAD_SPLITS = head_splits or triton_ssd.DBC_HEAD_SPLITS
     try:
         yield
     finally:
@@ -316,12 +323,12 @@ def _ssd_variant(backend):
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L`` and ``triton/hsK`` are ``triton`` under :func:`_ssd_variant`), or for
-    ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
-    with that impl."""
+    """``ops.ssd_attention`` with a backend (``triton@L`` and ``triton/hsK`` are ``triton`` under
+    :func:`_ssd_variant`), or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for
+    before/after timing) the custom op with that impl."""
     from statex_dist.kernels import ops
 
-    backend = backend.split("/")[0].split("@")[0]
+    backend = _ssd_backend(backend)[0]
     if backend != "triton_gla":
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
@@ -465,8 +472,9 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="triton, triton@L (L-token chunks), triton/hsK (dB/dC over K head splits), triton_gla, torch, fla (chunk_simple_gla autotunes "
-                         "~2 min per case, then refuses Hopper + triton < 3.7.1)")
+                    help="triton, triton@L (L-token chunks), triton/hsK (dB/dC over K head splits), triton_gla, "
+                         "torch, fla (chunk_simple_gla autotunes ~2 min per case, then refuses Hopper + "
+                         "triton < 3.7.1)")
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()
     def parse(spec):

@@ -139,7 +139,6 @@ def test_mamba_ssm_conversion(tmp_path):
     torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=0, rtol=0)
 
 
-
 def test_mamba2_mixer_output_is_not_cast_to_fp32_under_autocast():
     """With fp32 parameters under bf16 autocast the gated-norm output (bf16) goes to out_proj as it is: an
     ``.to(fp32)`` before it was a read + write of a [B, T, d_inner] tensor per layer, and the autocast cast back
