@@ -44,10 +44,10 @@ def ssd_dA_term_scale(x, dt, A, B, C, h0, cu_seqlens, dy, dht) -> torch.Tensor:
     """Per head, the sum over tokens of |dt_t * dloss/da_t| (float64): the size of the terms that ``dA`` adds up.
 
     ``dA_h = sum_t dt_t dloss/da_t`` (``a_t = dt_t A_h``, the log decay) cancels: at the GPU test's shapes the
-    reference's norm is 6 to 21 times smaller than that of these sums (single heads: 40 to 300 times, more at the
-    demo shape), so an fp32 kernel's rounding of about 1e-6 per term shows up as 1e-4 of ``dA`` itself. Errors
-    of ``dA`` are measured against this scale. ``dloss/da_t`` comes from the gradient with respect to ``dt`` with
-    ``v = dt x`` held fixed (then ``dloss/ddt_t = A_h dloss/da_t``).
+    reference's norm is 6 to 21 times smaller than that of these sums (single heads: 40 to 300 times, up to
+    41,000 at the demo shape), so an fp32 kernel's rounding of about 1e-6 per term shows up as 1e-4 of ``dA``
+    itself. Errors of ``dA`` are measured against this scale. ``dloss/da_t`` comes from the gradient with respect
+    to ``dt`` with ``v = dt x`` held fixed (then ``dloss/ddt_t = A_h dloss/da_t``).
     """
     from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
 
