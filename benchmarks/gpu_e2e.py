@@ -329,7 +329,12 @@ def main() -> None:
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2")
+    parser.add_argument("--ssd-chunk", type=int, default=None,
+                        help="tokens per chunk of our Triton SSD for 16-bit inputs (triton_ssd.CHUNK; default: its own)")
     args = parser.parse_args()
+    if args.ssd_chunk:
+        from statex_dist.kernels.ssd import triton_ssd
+        triton_ssd.CHUNK = args.ssd_chunk
     LONG_MODELS = tuple(args.long_models.split(","))
     PROFILE_MODELS = tuple(args.profile_models.split(","))
     SPEED_VARIANTS = tuple(v for v in args.speed_variants.split(",") if v)
@@ -340,6 +345,8 @@ def main() -> None:
     device_name = torch.cuda.get_device_name() if DEVICE == "cuda" else "CPU dry run"
     out = Report(args.out)
     out.append(f"# statex_dist GPU end-to-end ({device_name}, torch {torch.__version__})\n")
+    if args.ssd_chunk:
+        out.append(f"Our Triton SSD at {args.ssd_chunk}-token chunks (--ssd-chunk).\n")
     for part in args.parts.split(","):
         t0 = time.time()
         {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),

@@ -8,9 +8,8 @@ Sections:
   cold    first call (compile, no autotune) of the merged shape in a fresh process with an empty Triton cache
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
-          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks, triton/hsK with K head splits in
-          dB/dC), the earlier mapping onto the GLA kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048
-          only); peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
+          --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the
+          GLA kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
   ssdprofile  the same for our SSD at the layer shape above, T=4096, d_state 128 and 512
 Writes kernels_h200.md and kernels.json to --out.
@@ -295,36 +294,32 @@ def _md(rows) -> str:
                      + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
 
 
-def _ssd_backend(backend: str) -> tuple[str, int | None, int | None]:
-    """``impl[@L][/hsK]`` -> (impl, chunk length L or None, dB/dC head splits K or None); other options are refused
-    (``triton/split`` was removed with the path it named)."""
-    name, _, opts = backend.partition("/")
+def _ssd_backend(backend: str) -> tuple[str, int | None]:
+    """``impl[@L]`` -> (impl, chunk length L or None); options after a ``/`` are refused (``triton/split`` and
+    ``triton/hsK`` were removed with the paths they named)."""
+    name, slash, opts = backend.partition("/")
     impl, _, chunk = name.partition("@")
-    if opts and not (opts.startswith("hs") and opts[2:].isdigit()):
-        raise ValueError(f"unknown SSD backend option {opts!r} in {backend!r} (known: @L, /hsK)")
-    return impl, int(chunk) if chunk else None, int(opts[2:]) if opts else None
+    if slash:
+        raise ValueError(f"unknown SSD backend option {opts!r} in {backend!r} (known: @L)")
+    return impl, int(chunk) if chunk else None
 
 
 @contextlib.contextmanager
 def _ssd_variant(backend):
-    """``triton@L``: our SSD kernels with L-token chunks instead of 64 (fewer per-chunk states to write and read,
-    larger score tiles); ``triton/hsK``: the dB/dC kernel with K programs per (chunk, N block, group), each over
-    a share of the heads (``DBC_HEAD_SPLITS``). Other backends run as they are."""
+    """``triton@L``: our SSD kernels with L-token chunks for 16-bit inputs instead of ``CHUNK`` (fewer per-chunk
+    states to write and read, larger score tiles; fp32 inputs stay at 64). Other backends run as they are."""
     from statex_dist.kernels.ssd import triton_ssd
 
-    saved = triton_ssd.CHUNK, triton_ssd.DBC_HEAD_SPLITS
-    _, chunk, head_splits = _ssd_backend(backend)
-    triton_ssd.CHUNK = chunk or triton_ssd.CHUNK
-    triton_ssd.DBC_HEAD_SPLITS = head_splits or triton_ssd.DBC_HEAD_SPLITS
+    saved = triton_ssd.CHUNK
+    triton_ssd.CHUNK = _ssd_backend(backend)[1] or saved
     try:
         yield
     finally:
-        triton_ssd.CHUNK, triton_ssd.DBC_HEAD_SPLITS = saved
+        triton_ssd.CHUNK = saved
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L`` and ``triton/hsK`` are ``triton`` under
-    :func:`_ssd_variant`), or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for
+    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_variant`), or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for
     before/after timing) the custom op with that impl."""
     from statex_dist.kernels import ops
 
@@ -472,7 +467,7 @@ def main():
     ap.add_argument("--fla-timeout", type=int, default=240)
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
-                    help="triton, triton@L (L-token chunks), triton/hsK (dB/dC over K head splits), triton_gla, "
+                    help="triton, triton@L (L-token chunks for 16-bit inputs), triton_gla, "
                          "torch, fla (chunk_simple_gla autotunes ~2 min per case, then refuses Hopper + "
                          "triton < 3.7.1)")
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))

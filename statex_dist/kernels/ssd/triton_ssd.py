@@ -35,7 +35,7 @@ only large intermediates: ``H P N / 64`` elements per token, e.g. 16 KiB per tok
 ``N = 128`` in bf16; the backward holds the states and their gradients together.
 
 Triton 3.6 traps met on Hopper (H200), each checked by ``tests/kernels/test_gpu_ssd.py``: the chunk-scan kernel
-at 4 warps with a 16-wide head_dim tile read out of bounds (it runs at 8 warps there, ``_scan_warps``); and Triton
+at 4 warps with a 16-wide head_dim tile read out of bounds (it runs at 8 warps there, ``_launch``); and Triton
 turns an int argument equal to 1 into a constant, so a one-chunk call (a short evaluation prompt) compiled a
 loop-free walk kernel that crashed the compiler (an LLVM assertion in ``TritonGPUCoalesce``). The lengths and
 chunk counts are therefore never specialised (``do_not_specialize``): every call compiles the looping kernels
@@ -51,13 +51,26 @@ from statex_dist.kernels.gla.chunk_triton import _dtypes
 from statex_dist.kernels.gla.triton_fwd import _mm
 from statex_dist.kernels.layout import ChunkLayout
 
-CHUNK = 64  # tokens per chunk (the [L, L] score tiles live in registers)
-BLOCK_N = 64  # state columns (d_state) per matmul step
-SCAN_WARPS = None  # warps of the output (chunk-scan) kernel; None: 4, or 8 for head_dim tiles under 64 (below)
+CHUNK = 64  # tokens per chunk for 16-bit inputs (the [L, L] score tiles live in registers); fp32 inputs use at
+# most 64: at 128 their kernels need 263,168 bytes of shared memory, more than an H200 has (232,448)
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
-DBC_HEAD_SPLITS = 1  # dB/dC: programs per (chunk, N block, group), each summing its share of the group's heads
-# into its own fp32 partial (summed after): more programs for a latency-bound loop. 1 is the GPU-timed default;
-# other values are checked (interpreter) and await timing (`kernels.py --ssd-backends triton,triton/hs4`).
+# Launch settings per kernel (warps, software-pipeline stages (None: Triton's default), state columns per matmul
+# step) for 16-bit inputs with head_dim tiles of 64 or more: the best per kernel of a sweep on an H200 at the
+# Mamba2-1.3B layer shape (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512).
+LAUNCH = {
+    "walk": dict(num_warps=4, num_stages=2, block_n=64),
+    "scan": dict(num_warps=4, num_stages=None, block_n=64),
+    "dx": dict(num_warps=4, num_stages=None, block_n=64),
+    "dbc": dict(num_warps=4, num_stages=2, block_n=64),
+}
+# fp32 inputs and narrower head_dim tiles keep the settings the GPU tests passed before that sweep (under the
+# tuned ones, the fp32 d_state-512 test case did not finish within its 60 s)
+LAUNCH_CHECKED = {
+    "walk": dict(num_warps=4, num_stages=None, block_n=64),
+    "scan": dict(num_warps=4, num_stages=None, block_n=64),
+    "dx": dict(num_warps=8, num_stages=None, block_n=64),
+    "dbc": dict(num_warps=8, num_stages=None, block_n=64),
+}
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
@@ -211,25 +224,17 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
-def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, PART, H: tl.constexpr,
-                       G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr,
-                       BN: tl.constexpr, HS: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr, G: tl.constexpr,
+                       P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
+                       ELT: tl.constexpr, PREC: tl.constexpr):
     # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
     #                                   dB = sum_h [(dscore_h * decay_h)^T C + exp(e - s) v_h D_h]
     # The N blocks of one chunk are neighbours in the grid: they all read the chunk's dy and x of every head of
-    # the group, which then come from L2 instead of memory. With HS > 1 head splits, program (.., i_g * HS + i_s)
-    # sums the i_s-th share of the group's heads into partial i_s of DB / DC (PART elements apart).
+    # the group, which then come from L2 instead of memory.
     NBN: tl.constexpr = (N + BN - 1) // BN
-    HG: tl.constexpr = H // G
-    HPS: tl.constexpr = (HG + HS - 1) // HS  # heads per split
-    pid, i_gs = tl.program_id(0), tl.program_id(1)
+    pid, i_g = tl.program_id(0), tl.program_id(1)
     i_n, i_rc = pid % NBN, pid // NBN
-    i_g = i_gs // HS
-    k_lo = 0
-    k_hi = HG
-    if HS > 1:
-        k_lo = (i_gs % HS) * HPS
-        k_hi = tl.minimum(k_lo + HPS, HG)
+    HG: tl.constexpr = H // G
     i_r, i_c = i_rc // NC, i_rc % NC
     rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
     n = i_n * BN + tl.arange(0, BN)
@@ -237,12 +242,10 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, P
     p = tl.arange(0, BP)
     pm = p < P
     out_offs = (rows[:, None] * G + i_g) * N + n[None, :]  # dB, dC (contiguous)
-    if HS > 1:
-        out_offs += (i_gs % HS).to(tl.int64) * PART
     dcb = tl.zeros([L, L], dtype=tl.float32)
     dc = tl.zeros([L, BN], dtype=tl.float32)
     db = tl.zeros([L, BN], dtype=tl.float32)
-    for k in range(k_lo, k_hi):
+    for k in range(0, HG):
         i_h = i_g * HG + k
         _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
         dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
@@ -269,13 +272,18 @@ def _block(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
 
 
-def _scan_warps(BP: int) -> int:
-    """Warps of the chunk-scan kernel. With 4 warps and a 16-wide head_dim tile (the GPU demo's Mamba2: P = 16),
-    Triton 3.6 on an H200 produced a NaN output and then illegal memory accesses (2026-11-30), the known class
-    of Hopper wgmma miscompiles for kernels with several dots and a narrow tile at 4 warps (triton-lang/triton
-    #10486, #11366); the backward kernels, at 8 warps, were right at the same shape. P = 64 keeps the measured
-    4 warps."""
-    return 4 if BP >= 64 else 8
+def _launch(kernel: str, BP: int, N: int, dtype: torch.dtype) -> tuple[int, dict]:
+    """``(BN, launch options)`` of one kernel: ``LAUNCH`` for 16-bit inputs with head_dim tiles of 64 or more,
+    else ``LAUNCH_CHECKED``. With 4 warps and a 16-wide head_dim tile (the GPU demo's Mamba2: P = 16) the output
+    kernel produced a NaN and then illegal memory accesses under Triton 3.6 on an H200 (2026-11-30), the known
+    class of Hopper wgmma miscompiles for kernels with several dots and a narrow tile at 4 warps
+    (triton-lang/triton #10486, #11366), so tiles under 64 run at 8 warps (the walk, with one dot, ran right at
+    4)."""
+    cfg = (LAUNCH if BP >= 64 and dtype != torch.float32 else LAUNCH_CHECKED)[kernel]
+    opts = dict(num_warps=cfg["num_warps"] if BP >= 64 or kernel == "walk" else 8)
+    if cfg["num_stages"] is not None:
+        opts["num_stages"] = cfg["num_stages"]
+    return min(cfg["block_n"], _block(N)), opts
 
 
 def _rows(t: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -296,7 +304,7 @@ class _Chunks:
         G, N = B.shape[-2:]
         if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise TypeError(f"ssd triton kernels take float32/bfloat16/float16 x, got {x.dtype}")
-        L = CHUNK
+        L = CHUNK if x.dtype != torch.float32 else min(CHUNK, 64)
         self.layout = layout = ChunkLayout.build(b, T, L, cu, x.device)
         self.R, self.NC = layout.rows, layout.num_chunks
         self.Tp = self.NC * L
@@ -323,7 +331,7 @@ class _Chunks:
         self.num_seqs = layout.num_seqs
         elt, prec, self.state_dtype = _dtypes(x)  # bf16 states for bf16 inputs; fp32 dots when interpreted
         self.meta = dict(H=H, G=G, P=P, N=N, L=L, ELT=elt, PREC=prec)
-        self.BP, self.BN = max(MIN_BLOCK_P, _block(P)), min(BLOCK_N, _block(N))
+        self.BP = max(MIN_BLOCK_P, _block(P))
 
     def empty_tokens(self, *inner, dtype=None):
         return torch.empty(self.R, self.Tp, *inner, device=self.x.device, dtype=dtype or self.dtype)
@@ -333,11 +341,12 @@ class _Chunks:
         state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows, in one walk."""
         out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
         final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=X.device, dtype=torch.float32)
-        grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, self.BN), self.R * self.H)
+        BN, opts = _launch("walk", self.BP, self.N, self.dtype)
+        grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, BN), self.R * self.H)
         ssd_state_walk_kernel[grid](X, W.contiguous(), Y, self.decay, self.seq,
                                     init.contiguous() if init is not None else out, final, out, self.Tp, self.NC,
-                                    sx, sy, BP=self.BP, BN=self.BN, HAS_INIT=init is not None, REVERSE=reverse,
-                                    **self.meta)
+                                    sx, sy, BP=self.BP, BN=BN, HAS_INIT=init is not None, REVERSE=reverse,
+                                    **opts, **self.meta)
         return out, final
 
     def states(self, h0):
@@ -354,9 +363,9 @@ def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=Non
     S, final = ch.states(h0)
     y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC * ch.H * triton.cdiv(ch.P, ch.BP),)
+    BN, opts = _launch("scan", ch.BP, ch.N, ch.dtype)
     ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
-                                ch.sx, ch.sbc, BP=ch.BP, BN=ch.BN, HAS_SKIP=D is not None,
-                                num_warps=SCAN_WARPS or _scan_warps(ch.BP), **ch.meta)
+                                ch.sx, ch.sbc, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
     return ch.layout.unpad(y), (final if output_final_state else None)
 
 
@@ -371,16 +380,15 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     dx = ch.empty_tokens(ch.H, ch.P)
     ddt, da = (ch.empty_tokens(ch.H, dtype=torch.float32) for _ in range(2))
     dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
-    meta = dict(BP=ch.BP, BN=ch.BN, **ch.meta)
+    BN, opts = _launch("dx", ch.BP, ch.N, ch.dtype)
     ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](
         ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A, dyp, dx, ddt, da, dskip, ch.Tp,
-        ch.NC, ch.sx, ch.sbc, sdy, HAS_SKIP=D is not None, num_warps=8, **meta)
-    hs = max(1, min(DBC_HEAD_SPLITS, ch.H // ch.G))
-    dB, dC = (torch.empty(hs, ch.R, ch.Tp, ch.G, ch.N, device=x.device, dtype=torch.float32) for _ in range(2))
-    ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, ch.BN), ch.G * hs)](
-        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, dB[0].numel(), HS=hs,
-        num_warps=8, **meta)
-    dB, dC = (t[0] if hs == 1 else t.sum(0) for t in (dB, dC))
+        ch.NC, ch.sx, ch.sbc, sdy, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
+    dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
+    BN, opts = _launch("dbc", ch.BP, ch.N, ch.dtype)
+    ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, BN), ch.G)](
+        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, BP=ch.BP, BN=BN,
+        **opts, **ch.meta)
     dA = (ch.dt * da).sum((0, 1))
     unpad = ch.layout.unpad
     grads = (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),

@@ -1,0 +1,170 @@
+"""Launch settings of our Triton SSD kernels (``triton_ssd.LAUNCH``: warps, pipeline stages and d_state columns
+per matmul step, per kernel), swept on the GPU at the Mamba2-1.3B layer shape (b=4, T=4096, H=64, P=64, G=1;
+d_state 128 and 512; bf16).
+
+Each setting runs in its own process (a miscompiled setting can poison a CUDA context). A process applies one
+setting to all four kernels, checks y and every gradient against float64 at (b=1, T=512) and times one fwd+bwd
+per kernel (torch.profiler) and as a whole. The kernels are independent, so the best setting is picked per kernel:
+the least time at d_state 128 + 512 among the settings that passed, and that combination is run once more as a
+whole. Writes ``ssd_launch.md`` (the table), ``best.json`` (a ``LAUNCH`` dict) and ``rows.json`` to ``--out``.
+
+    python benchmarks/ssd_launch_sweep.py --out DIR [--budget-s 240]       the sweep
+    python benchmarks/ssd_launch_sweep.py --apply DIR/best.json pytest ARGS...   pytest under that LAUNCH
+    python benchmarks/ssd_launch_sweep.py --apply DIR/best.json SCRIPT ARGS...   a script under that LAUNCH
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import runpy
+import subprocess
+import sys
+import time
+
+KERNELS = {"walk": "ssd_state_walk_kernel", "scan": "ssd_chunk_scan_kernel", "dx": "ssd_bwd_dx_kernel",
+           "dbc": "ssd_bwd_dbc_kernel"}
+STATES = (128, 512)
+# (warps, stages (None: Triton's default), block_n), most likely first: the sweep stops at its time budget
+SETTINGS = [(w, s, bn) for bn in (64, 32, 128) for w in (4, 8) for s in (None, 2, 1)]
+TOL_BF16 = 2.5e-2
+
+
+def _uniform(warps, stages, block_n) -> dict:
+    return {k: dict(num_warps=warps, num_stages=stages, block_n=block_n) for k in KERNELS}
+
+
+def run_one(launch: dict) -> dict:
+    """Check and time our SSD under ``launch`` (a ``LAUNCH`` dict) in this process."""
+    import torch
+
+    from kernels import SSD_LAYER, _kernel_times, _ssd_inputs, fwd_bwd, time_ms
+    from kernel_testing import rel_err
+
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.ssd import triton_ssd
+    from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
+
+    triton_ssd.LAUNCH = launch
+    b, H, P, G = (SSD_LAYER[k] for k in ("b", "H", "P", "G"))
+    fn = lambda *a: ops.ssd_attention(*a, backend="triton")  # noqa: E731
+    out = {}
+    for N in STATES:
+        ins = [t.requires_grad_() for t in _ssd_inputs(1, 512, H, P, G, N, "cuda", torch.bfloat16)[:5]]
+        ref_in = [t.detach().double().requires_grad_() for t in ins]
+        y_r, _ = chunk_ssd_torch(*ref_in, 64, None, False, None)
+        dy = torch.randn_like(y_r).to(torch.bfloat16)
+        got = [fn(*ins)[0]]
+        got += torch.autograd.grad(got[0], ins, dy)
+        ref = [y_r, *torch.autograd.grad(y_r, ref_in, dy.double())]
+        out[f"err{N}"] = max(rel_err(g, r) for g, r in zip(got, ref))
+        ins = [t.requires_grad_() for t in _ssd_inputs(b, 4096, H, P, G, N, "cuda", torch.bfloat16)[:5]]
+        run = fwd_bwd(fn, ins, torch.randn_like(ins[0]))
+        per_kernel = {r["kernel"]: r["ms_per_step"] for r in _kernel_times(run, f"N={N}")}
+        for k, name in KERNELS.items():
+            out[f"{k}{N}"] = per_kernel.get(name)
+        out[f"total{N}"] = round(time_ms(run, rep=100), 3)
+        del ins, run
+        torch.cuda.empty_cache()
+    out["ok"] = all(out[f"err{N}"] <= TOL_BF16 for N in STATES)
+    return out
+
+
+def _child(launch: dict, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--one", json.dumps(launch)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return dict(ok=False, error=f"timed out after {timeout:.0f} s")
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not line:
+        return dict(ok=False, error=(proc.stderr or proc.stdout)[-300:].replace("\n", " "))
+    return json.loads(line[0][7:])
+
+
+def _best(rows: list[dict]) -> dict:
+    """Per kernel, the setting with the least time at d_state 128 + 512 among those that passed."""
+    best = {}
+    for k in KERNELS:
+        timed = [r for r in rows if r.get("ok") and all(r.get(f"{k}{N}") is not None for N in STATES)]
+        pick = min(timed, key=lambda r: sum(r[f"{k}{N}"] for N in STATES))
+        best[k] = dict(num_warps=pick["warps"], num_stages=pick["stages"], block_n=pick["block_n"])
+    return best
+
+
+def _table(rows: list[dict]) -> str:
+    from kernels import _md
+
+    cols = ["setting", "ok", "err128", "err512"] + [f"{k}{N}" for N in STATES for k in KERNELS] \
+        + [f"total{N}" for N in STATES] + ["error"]
+    fmt = {c: (lambda v: f"{v:.1e}") for c in ("err128", "err512")}
+    return _md([{c: fmt.get(c, str)(r[c]) if r.get(c) is not None else "" for c in cols} for r in rows])
+
+
+def sweep(out_dir: str, budget_s: float) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    t0 = time.time()
+    rows = []
+    for warps, stages, block_n in SETTINGS:
+        left = budget_s - (time.time() - t0)
+        if left < 30:
+            print(f"budget spent: {len(rows)} of {len(SETTINGS)} settings run", flush=True)
+            break
+        row = dict(setting=f"w{warps} s{stages or 'default'} bn{block_n}", warps=warps, stages=stages,
+                   block_n=block_n, **_child(_uniform(warps, stages, block_n), left))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    text = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
+            "Each setting applied to all four kernels; err = worst relative error of y and the gradients against "
+            "float64 at b=1, T=512.", "", _table(rows), ""]
+    try:
+        best = _best(rows)
+    except ValueError:  # no setting passed for some kernel
+        best = None
+    if best is not None:
+        combo = dict(setting="best per kernel", **_child(best, max(60.0, budget_s + 60 - (time.time() - t0))))
+        rows.append(combo)
+        text += ["## Best per kernel", "", "```", json.dumps(best, indent=1), "```", "", _table([combo]), ""]
+        with open(os.path.join(out_dir, "best.json"), "w") as f:
+            json.dump(best, f, indent=1)
+    with open(os.path.join(out_dir, "rows.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    with open(os.path.join(out_dir, "ssd_launch.md"), "w") as f:
+        f.write("\n".join(text))
+    print("\n".join(text), flush=True)
+
+
+def apply(path: str, argv: list[str]) -> int:
+    """Run pytest or a script with ``triton_ssd.LAUNCH`` read from ``path``."""
+    from statex_dist.kernels.ssd import triton_ssd
+
+    with open(path) as f:
+        triton_ssd.LAUNCH = json.load(f)
+    print(f"triton_ssd.LAUNCH = {triton_ssd.LAUNCH}", flush=True)
+    if argv[0] == "pytest":
+        import pytest
+
+        return pytest.main(argv[1:])
+    sys.argv = argv
+    runpy.run_path(argv[0], run_name="__main__")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=".")
+    ap.add_argument("--budget-s", type=float, default=240)
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--apply", metavar="BEST_JSON")
+    args, rest = ap.parse_known_args()
+    if args.one:
+        print("RESULT " + json.dumps(run_one(json.loads(args.one))), flush=True)
+        return 0
+    if args.apply:
+        return apply(args.apply, rest)
+    sweep(args.out, args.budget_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Which launch settings our SSD Triton kernels get (host code only, no kernel runs): the tuned ``LAUNCH`` for
+16-bit inputs with head_dim tiles of 64 or more, ``LAUNCH_CHECKED`` otherwise, and never 4 warps on a narrow tile
+for the kernels with several dots (a Hopper miscompile, see ``triton_ssd._launch``)."""
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    from statex_dist.kernels.ssd import triton_ssd
+
+    tuned = {k: dict(num_warps=4, num_stages=2, block_n=32) for k in ("walk", "scan", "dx", "dbc")}
+    checked = {k: dict(num_warps=8, num_stages=None, block_n=128) for k in ("walk", "scan", "dx", "dbc")}
+    checked["walk"]["num_warps"] = 4
+    monkeypatch.setattr(triton_ssd, "LAUNCH", tuned)
+    monkeypatch.setattr(triton_ssd, "LAUNCH_CHECKED", checked)
+    return triton_ssd._launch
+
+
+@pytest.mark.parametrize("kernel", ["walk", "scan", "dx", "dbc"])
+def test_16bit_wide_tiles_get_the_tuned_settings(settings, kernel):
+    for dtype in (torch.bfloat16, torch.float16):
+        assert settings(kernel, 64, 512, dtype) == (32, dict(num_warps=4, num_stages=2))
+
+
+@pytest.mark.parametrize("kernel", ["walk", "scan", "dx", "dbc"])
+def test_fp32_and_narrow_tiles_keep_the_checked_settings(settings, kernel):
+    warps = 4 if kernel == "walk" else 8
+    assert settings(kernel, 64, 512, torch.float32) == (128, dict(num_warps=warps))
+    assert settings(kernel, 16, 512, torch.bfloat16) == (128, dict(num_warps=warps))
+
+
+def test_narrow_tiles_never_run_several_dot_kernels_at_4_warps(settings, monkeypatch):
+    from statex_dist.kernels.ssd import triton_ssd
+
+    monkeypatch.setattr(triton_ssd, "LAUNCH_CHECKED", {k: dict(num_warps=4, num_stages=None, block_n=64)
+                                                        for k in ("walk", "scan", "dx", "dbc")})
+    assert [settings(k, 16, 64, torch.float32)[1]["num_warps"] for k in ("walk", "scan", "dx", "dbc")] == [4, 8, 8, 8]
+
+
+def test_state_block_is_capped_by_d_state(settings):
+    assert settings("dbc", 64, 16, torch.bfloat16)[0] == 16
