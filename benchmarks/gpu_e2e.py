@@ -330,7 +330,7 @@ def main() -> None:
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2")
     parser.add_argument("--ssd-chunk", type=int, default=None,
-                        help="tokens per chunk of our Triton SSD for 16-bit inputs (triton_ssd.CHUNK; default: its own)")
+                        help="tokens per chunk of our Triton SSD for 16-bit inputs (triton_ssd.CHUNK)")
     args = parser.parse_args()
     if args.ssd_chunk:
         from statex_dist.kernels.ssd import triton_ssd

@@ -13,6 +13,8 @@ CFG=configs/bench/gla-1.3b-statex-gpu.yaml
 MODEL_JSON=${MODEL_JSON:-configs/models/gla-1.3b.json}
 TOKENS_PER_GPU=${TOKENS_PER_GPU:-16384}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
+# PROFILE=1: every run records steps 4-5 with torch.profiler (profiling.*); the ops tables and summaries are copied
+[ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS+=(profiling.enabled=true profiling.start_step=4 profiling.steps=2)
 WORK=${WORK:-work}
 mkdir -p "$OUT" "$WORK" runs
 PY=${PYTHON:-python3}
@@ -35,6 +37,10 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
   local rc=$?
   log "  $name exit $rc after $((SECONDS - t0)) s"
   cp runs/$name/metrics.jsonl "$OUT/$name.metrics.jsonl" 2>/dev/null || true
+  local f
+  for f in runs/$name/profile/*.ops.md runs/$name/profile/*.summary.json; do  # not the traces (large)
+    [ -f "$f" ] && cp "$f" "$OUT/$name.${f##*/}"
+  done
 }
 
 VOCAB=$($PY -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])")

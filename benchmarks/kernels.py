@@ -9,7 +9,8 @@ Sections:
   memory  transient memory of a 65,536-token merged-head layer: peak during backward minus what was live before
   ssd     Mamba2-1.3B SSD layer (b=4, H=64, P=64, G=1; d_state 128 and 512; T 2048-8192; bf16) fwd+bwd, the
           --ssd-backends: ours (ssd/triton_ssd.py; triton@L with L-token chunks), the earlier mapping onto the
-          GLA kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call; correctness vs float64 at T=300 (tables ssd_check and ssd)
+          GLA kernels (triton_gla), fla chunk_simple_gla, torch (T <= 2048 only); peak memory, first call;
+          correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
   ssdprofile  the same for our SSD at the layer shape above, T=4096, d_state 128 and 512
 Writes kernels_h200.md and kernels.json to --out.
@@ -319,8 +320,9 @@ def _ssd_variant(backend):
 
 
 def _ssd_fn(backend):
-    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_variant`), or for ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for
-    before/after timing) the custom op with that impl."""
+    """``ops.ssd_attention`` with a backend (``triton@L`` is ``triton`` under :func:`_ssd_variant`), or for
+    ``"triton_gla"`` (the earlier SSD path through the GLA kernels, kept for before/after timing) the custom op
+    with that impl."""
     from statex_dist.kernels import ops
 
     backend = _ssd_backend(backend)[0]

@@ -1,6 +1,7 @@
 """Summarise the metrics.jsonl files of benchmarks/gpu_train.sh into a Markdown table.
 
-Throughput is the median over steps after the first two (compile and autotune happen there).
+Throughput is the median over steps after the first two (compile and autotune happen there). Runs profiled with
+``PROFILE=1`` add a table of their time per step and its share in collectives (``*.summary.json``).
 ``python benchmarks/summarize_train_runs.py OUT_DIR``
 """
 
@@ -53,6 +54,15 @@ def main(out: Path) -> None:
             diffs = [abs(a[s] - b[s]) for s in common]
             print(f"\nresume check ({resumed} vs {full}), steps {common}: max |loss diff| = "
                   f"{max(diffs) if diffs else 'n/a'}; resumed run started at step {min(b) if b else 'n/a'}")
+    profiles = sorted(out.glob("*.summary.json"))  # runs with profiling.enabled (PROFILE=1)
+    if profiles:
+        print("\n| profiled run, rank, steps | time per step (ms) | in collectives (ms) | share | timed on |")
+        print("|---|---|---|---|---|")
+        for p in profiles:
+            s = json.loads(p.read_text())
+            share = f"{100 * s['collective_share']:.1f}%" if s["collective_share"] is not None else "n/a"
+            print(f"| {p.name.split('.')[0]}, rank {s['rank']}, {s['steps'][0]}-{s['steps'][1]} | "
+                  f"{s['self_ms_per_step']:.1f} | {s['collective_ms_per_step']:.1f} | {share} | {s['timed_on']} |")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,27 @@ class LoggingConfig:
 
 
 @dataclass
+class ProfilingConfig:
+    enabled: bool = False
+    """torch.profiler over a window of steps on every rank: a trace, the ops by time and a summary in
+    run_dir/profile/ (see statex_dist/train/profiling.py)."""
+    start_step: int = 3
+    """First profiled step, numbered as in the logs (1 = the first); later than 1 skips compilation, autotuning
+    and the allocator's growth."""
+    steps: int = 2
+    top: int = 40
+    """Rows of the ops table and the summary."""
+    record_shapes: bool = False
+    with_stack: bool = False
+    memory: bool = False
+    """Record allocations too (profile_memory)."""
+
+    def __post_init__(self) -> None:
+        if self.start_step < 1 or self.steps < 1 or self.top < 1:
+            raise ValueError("profiling.start_step, profiling.steps and profiling.top must be >= 1")
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig
     data: DataConfig
@@ -187,6 +208,7 @@ class TrainConfig:
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    profiling: ProfilingConfig = field(default_factory=ProfilingConfig)
     max_bad_steps: int = 5
     """Non-finite loss or gradient: the step is skipped and counted; abort after this many in a row."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -219,5 +241,5 @@ def accumulation_steps(cfg: TrainConfig, dp_world: int) -> int:
 
 
 __all__ = ["TrainConfig", "ModelConfig", "ExpandConfig", "OptimConfig", "ScheduleConfig", "ParallelConfig",
-           "PrecisionConfig", "CheckpointConfig", "LoggingConfig", "load_train_config", "accumulation_steps",
+           "PrecisionConfig", "CheckpointConfig", "LoggingConfig", "ProfilingConfig", "load_train_config", "accumulation_steps",
            "dump_yaml", "ConfigError"]

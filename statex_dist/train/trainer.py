@@ -45,6 +45,7 @@ from statex_dist.train.data import build_train_loader, target_tokens
 from statex_dist.train.metrics import MetricsSink, device_peak_tflops, flops_per_token, peak_memory_gib
 from statex_dist.train.nonfinite import first_nonfinite_module
 from statex_dist.train.optim import group_lr
+from statex_dist.train.profiling import StepProfiler
 
 log = logging.getLogger("statex.train")
 EXIT_OK = 0
@@ -117,6 +118,7 @@ class Trainer:
         fpt = flops_per_token(self.model_config, self.num_params, cfg.data.seq_len)
         self.flops_per_token, self.peak_tflops = fpt, device_peak_tflops(cfg.logging.peak_tflops, self.info.device)
         self.sink = MetricsSink(self.run_dir, cfg.logging, cfg.steps, self.is_main, to_dict(cfg))
+        self.profiler = StepProfiler(cfg.profiling, self.run_dir, self.info.rank, self.info.device)
         if self.is_main:
             log.info("backend %s, world %d, accumulation %d, %s parameters, start at step %d%s",
                      cfg.parallel.backend, self.info.world, self.accum, f"{self.num_params:,}", self.step,
@@ -208,10 +210,12 @@ class Trainer:
                 if self._stop_requested():
                     self._handle_stop()
                     return EXIT_REQUEUE
+                self.profiler.step_begins(self.step + 1)
                 t0 = time.perf_counter()
                 metrics = self.train_step(data)
                 metrics["step_time_s"] = time.perf_counter() - t0
                 self.step += 1
+                self.profiler.step_ends(self.step)
                 if self.step % cfg.logging.interval == 0 or self.step == cfg.steps:
                     self._log(metrics)
                 if cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0:
@@ -219,6 +223,8 @@ class Trainer:
                 _fault_injection(self.step)
         except DataExhausted as e:
             log.warning("%s; saving and stopping at step %d", e, self.step)
+        finally:
+            self.profiler.close(self.step)
         if cfg.checkpoint.save_at_end and self._last_saved != self.step:
             self.save()
         self._finish_pending()

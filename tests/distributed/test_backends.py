@@ -1,8 +1,10 @@
 """The other backends and options on 2 gloo processes: DDP, HSDP with bf16 mixed precision and async
-checkpoints, DeepSpeed ZeRO-3 in bf16 through the `deepspeed` launcher (launchers/deepspeed.sh)."""
+checkpoints, DeepSpeed ZeRO-3 in bf16 through the `deepspeed` launcher (launchers/deepspeed.sh), profiled on
+both ranks."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,7 +47,7 @@ def test_zero3_bf16_through_deepspeed_launcher(tmp_path, synthetic_corpus):
     from statex_dist.models.loading import load_pretrained
 
     cfg = tiny_train_config(tmp_path / "run", synthetic_corpus, "gla", backend="deepspeed", steps=6,
-                            precision__mode="mixed_bf16",
+                            precision__mode="mixed_bf16", profiling__enabled=True, profiling__start_step=3,
                             parallel__deepspeed_config=str(REPO / "configs" / "deepspeed" / "zero3.json"))
     config = write_config(cfg, tmp_path / "run.yaml")
     e = {**env(), "NGPU": "2", "MASTER_PORT": str(29500 + os.getpid() % 1000)}
@@ -57,3 +59,6 @@ def test_zero3_bf16_through_deepspeed_launcher(tmp_path, synthetic_corpus):
     assert curve[6] < curve[1] - 0.3, curve
     model = load_pretrained(export_checkpoint(tmp_path / "run", tmp_path / "hf"))
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    for rank in (0, 1):  # ZeRO-3 gathers parameters every step: each rank's profile must show collectives
+        summary = json.loads((tmp_path / "run" / "profile" / f"rank{rank}_steps3-4.summary.json").read_text())
+        assert summary["collective_ms_per_step"] > 0, summary["top"][:10]
