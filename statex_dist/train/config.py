@@ -241,5 +241,5 @@ def accumulation_steps(cfg: TrainConfig, dp_world: int) -> int:
 
 
 __all__ = ["TrainConfig", "ModelConfig", "ExpandConfig", "OptimConfig", "ScheduleConfig", "ParallelConfig",
-           "PrecisionConfig", "CheckpointConfig", "LoggingConfig", "ProfilingConfig", "load_train_config", "accumulation_steps",
-           "dump_yaml", "ConfigError"]
+           "PrecisionConfig", "CheckpointConfig", "LoggingConfig", "ProfilingConfig", "load_train_config",
+           "accumulation_steps", "dump_yaml", "ConfigError"]
