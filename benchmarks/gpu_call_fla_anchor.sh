@@ -5,20 +5,26 @@
 # work/triton_cache, an ignored folder of the working tree that a warm machine keeps between calls; a kernel
 # whose tuning finished before a call was cut is not tuned again.
 #   PHASE=warm  fla's model only, until the limit (fills the cache; its table is kept if it finishes);
-#   PHASE=time  ours (original, StateX) then fla's, same process, same GPU (fla's first step then reads the cache).
-# usage: PHASE=warm|time benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]   (repo root; statex_dist, fla importable)
+#   PHASE=time  ours (original, StateX) then fla's, same process, same GPU (fla's first step then reads the cache);
+#   PHASE=profile  one training step of ours and of fla's GLA-1.3B under torch.profiler (where the ~24 ms per step
+#               that the per-layer kernel times do not explain go; issue 7).
+# Ran 2026-11-30 (sixth round): warm as call m (fla's first step 443.9 s), time as call n. PHASE=profile is
+# scripted for the next device time, after a PHASE=warm call on the same machine.
+# usage: PHASE=warm|time|profile benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]   (repo root; statex_dist, fla
+# importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_anchor "$@"
 export TRITON_CACHE_DIR=$PWD/work/triton_cache
 mkdir -p "$TRITON_CACHE_DIR" "$RES/e2e"
 du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
-case ${PHASE:?PHASE=warm or PHASE=time} in
-  warm) variants=fla ;;
-  time) variants=ours,fla ;;
-  *) echo "PHASE must be warm or time"; exit 2 ;;
+case ${PHASE:?PHASE=warm, time or profile} in
+  warm) args=(--parts speed --speed-variants fla) ;;
+  time) args=(--parts speed --speed-variants ours,fla) ;;
+  profile) args=(--parts profile --profile-models gla,fla) ;;
+  *) echo "PHASE must be warm, time or profile"; exit 2 ;;
 esac
-timeout "$(lim 590)" $PY benchmarks/gpu_e2e.py --parts speed --speed-variants "$variants" --steps 4 --warmup 2 \
-  --out "$RES/e2e/speed_$PHASE.md" > "$RES/e2e/log_$PHASE" 2>&1
-note "phase $PHASE ($variants) exit $?"
+timeout "$(lim 590)" $PY benchmarks/gpu_e2e.py "${args[@]}" --steps 4 --warmup 2 \
+  --out "$RES/e2e/$PHASE.md" > "$RES/e2e/log_$PHASE" 2>&1
+note "phase $PHASE (${args[*]}) exit $?"
 du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
 pack
 cat "$RES/steps.log"

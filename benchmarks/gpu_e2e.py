@@ -191,9 +191,20 @@ def part_fused(out: list[str]) -> None:
     out.append("")
 
 
-def part_speed(out: list[str], steps: int, warmup: int) -> None:
-    from fla.models import GLAConfig, GLAForCausalLM
+def stock_fla(kind: str):
+    """Stock fla's model ("fla": GLAForCausalLM, "fla-mamba2": Mamba2ForCausalLM) at our shipped 1.3B shape on
+    DEVICE, and our config of that shape (for the FLOP counts)."""
+    from fla.models import GLAConfig, GLAForCausalLM, Mamba2Config, Mamba2ForCausalLM
 
+    name, cfg_cls, model_cls = (("gla-1.3b", GLAConfig, GLAForCausalLM) if kind == "fla" else
+                                ("mamba2-1.3b", Mamba2Config, Mamba2ForCausalLM))
+    raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
+    raw.pop("model_type")
+    with torch.device(DEVICE):
+        return model_cls(cfg_cls(**raw)), shipped(name)
+
+
+def part_speed(out: list[str], steps: int, warmup: int) -> None:
     B, T = SPEED_SHAPE if not TINY else (2, 128)
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
     out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
@@ -216,17 +227,9 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
             continue
         torch.manual_seed(0)
         if kind.startswith("fla"):
-            from fla.models import Mamba2Config, Mamba2ForCausalLM
-
-            name, cfg_cls, model_cls = (("gla-1.3b", GLAConfig, GLAForCausalLM) if kind == "fla" else
-                                        ("mamba2-1.3b", Mamba2Config, Mamba2ForCausalLM))
-            raw = json.loads((REPO / "configs" / "models" / f"{name}.json").read_text())
-            raw.pop("model_type")
             if TINY:
                 continue  # fla's models need CUDA for a forward
-            with torch.device(DEVICE):
-                model = model_cls(cfg_cls(**raw))
-            flop_cfg = shipped(name)
+            model, flop_cfg = stock_fla(kind)
         else:
             model = build_model(cfg, device=DEVICE)
             flop_cfg = cfg
@@ -258,17 +261,17 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
 PROFILE_MODELS: tuple[str, ...] = ("gla", "mamba2")
 
 
-def part_profile(out: list[str], top: int = 18) -> None:
+def part_profile(out: list[str], top: int = 30) -> None:
     """Where a training step's GPU time goes: the kernels with the most self CUDA time over one step."""
     from torch.profiler import ProfilerActivity, profile
 
     B, T = (4, 4096) if not TINY else (2, 128)
-    for name in ("gla-1.3b", "mamba2-1.3b"):
-        if not any(name.startswith(m) for m in PROFILE_MODELS):
+    for name, kind in (("gla-1.3b", "gla"), ("mamba2-1.3b", "mamba2"), ("stock fla GLAForCausalLM (gla-1.3b)", "fla")):
+        if kind not in PROFILE_MODELS or (kind == "fla" and TINY):  # fla's models need CUDA for a forward
             continue
-        cfg = shipped(name)
         torch.manual_seed(0)
-        model = build_model(cfg, device=DEVICE).train()
+        model, cfg = stock_fla(kind) if kind == "fla" else (build_model(shipped(name), device=DEVICE), shipped(name))
+        model.train()
         time_training(model, B, T, 1, 2, cfg.vocab_size)  # compile, autotune, optimizer state
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
         with profile(activities=acts) as prof:
@@ -328,7 +331,8 @@ def main() -> None:
                         help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")
-    parser.add_argument("--profile-models", default="gla,mamba2")
+    parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, mamba2, fla (stock "
+                        "fla's GLAForCausalLM)")
     parser.add_argument("--ssd-chunk", type=int, default=None,
                         help="tokens per chunk of our Triton SSD for 16-bit inputs (triton_ssd.CHUNK)")
     args = parser.parse_args()
