@@ -467,6 +467,9 @@ def main():
     ap.add_argument("--variants-merged", default="default")
     ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
     ap.add_argument("--fla-timeout", type=int, default=240)
+    ap.add_argument("--with-fla", choices=("none", "original", "all"), default="none",
+                    help="time: also fla's chunk_gla in this process, on the original shape or on both (its first "
+                         "call autotunes for minutes unless Triton's cache has its results)")
     ap.add_argument("--profile-shapes", default="original,merged")
     ap.add_argument("--ssd-backends", default="triton,triton_gla,torch",
                     help="triton, triton@L (L-token chunks for 16-bit inputs), triton_gla, "
@@ -497,7 +500,7 @@ def main():
                "fla": lambda: section_fla(results, args.fla_timeout),
                "time_fla_only": lambda: _fla_only(results),
                "time": lambda: section_time(results, {"original": parse(args.variants_original),
-                                                      "merged": parse(args.variants_merged)}),
+                                                      "merged": parse(args.variants_merged)}, args.with_fla),
                "cold": lambda: section_cold(results), "memory": lambda: section_memory(results),
                "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(",")),
                                           lengths=tuple(int(t) for t in args.ssd_lengths.split(","))),
