@@ -3,6 +3,8 @@
 # folder, /tmp/NAME unless RES is set) and PY; defines
 #   note MSG     a timestamped line in $RES/steps.log (and on stdout),
 #   lim S        S, or less where the deadline leaves less (minus 10 s for packing), at least 1,
+#   warm_triton_cache   puts Triton's cache, autotuning results included, in work/triton_cache (an ignored folder of
+#                the working tree that a warm machine keeps between calls) and logs its size;
 #   pack         copies the tables (*.md, named after their folders) to $OUT and the rest of $RES (without
 #                weights, data or checkpoints) into $OUT/results.tgz; every script calls it at the end.
 set -uo pipefail
@@ -15,6 +17,11 @@ export PYTHONUNBUFFERED=1 TRITON_CACHE_AUTOTUNING=1
 PY=${PYTHON:-python3}
 note() { echo "[$(date +%T)] $* (at ${SECONDS}s)" | tee -a "$RES/steps.log"; }
 lim() { local l=$((DEADLINE - SECONDS - 10)); l=$((l < $1 ? l : $1)); echo $((l > 1 ? l : 1)); }
+warm_triton_cache() {
+  export TRITON_CACHE_DIR=$PWD/work/triton_cache
+  mkdir -p "$TRITON_CACHE_DIR"
+  du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
+}
 pack() {
   local f rel
   while IFS= read -r f; do  # train/gpu_train.md -> $OUT/train__gpu_train.md

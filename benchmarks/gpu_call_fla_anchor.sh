@@ -13,9 +13,8 @@
 # usage: PHASE=warm|time|profile benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]   (repo root; statex_dist, fla
 # importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_anchor "$@"
-export TRITON_CACHE_DIR=$PWD/work/triton_cache
-mkdir -p "$TRITON_CACHE_DIR" "$RES/e2e"
-du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
+warm_triton_cache
+mkdir -p "$RES/e2e"
 case ${PHASE:?PHASE=warm, time or profile} in
   warm) args=(--parts speed --speed-variants fla) ;;
   time) args=(--parts speed --speed-variants ours,fla) ;;

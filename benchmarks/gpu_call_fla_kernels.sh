@@ -7,9 +7,8 @@
 # second times with it. A PHASE=warm call of gpu_call_fla_anchor.sh before it already tunes the original shape.
 # usage: benchmarks/gpu_call_fla_kernels.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_kernels "$@"
-export TRITON_CACHE_DIR=$PWD/work/triton_cache
-mkdir -p "$TRITON_CACHE_DIR" "$RES/kernels"
-du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
+warm_triton_cache
+mkdir -p "$RES/kernels"
 timeout "$(lim 590)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections time --with-fla all \
   > "$RES/kernels/log" 2>&1
 note "ours and fla's chunk_gla, original and merged shapes exit $?"

@@ -270,7 +270,11 @@ def part_profile(out: list[str], top: int = 30) -> None:
         if kind not in PROFILE_MODELS or (kind == "fla" and TINY):  # fla's models need CUDA for a forward
             continue
         torch.manual_seed(0)
-        model, cfg = stock_fla(kind) if kind == "fla" else (build_model(shipped(name), device=DEVICE), shipped(name))
+        if kind == "fla":
+            model, cfg = stock_fla(kind)
+        else:
+            cfg = shipped(name)
+            model = build_model(cfg, device=DEVICE)
         model.train()
         time_training(model, B, T, 1, 2, cfg.vocab_size)  # compile, autotune, optimizer state
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])

@@ -32,7 +32,6 @@ class StepProfiler:
         self.out_dir = Path(run_dir) / "profile"
         self.first, self.last = cfg.start_step, cfg.start_step + cfg.steps - 1
         self._prof: profile | None = None
-        self._steps_done = 0
 
     def step_begins(self, step: int) -> None:
         if not self.cfg.enabled or step != self.first or self._prof is not None:
@@ -43,17 +42,16 @@ class StepProfiler:
         self._prof.start()
 
     def step_ends(self, step: int) -> None:
-        if self._prof is None:
-            return
-        self._steps_done += 1
-        if step == self.last:
+        if self._prof is not None and step == self.last:
             self._finish(step)
 
     def close(self, last_step: int) -> None:
-        """The run ended inside the window: write what was recorded."""
-        if self._prof is not None and self._steps_done:
+        """The run ended inside the window: write what was recorded (nothing if its first step did not end)."""
+        if self._prof is None:
+            return
+        if last_step >= self.first:
             self._finish(last_step)
-        elif self._prof is not None:
+        else:
             self._prof.stop()
             self._prof = None
 
@@ -62,7 +60,7 @@ class StepProfiler:
             torch.cuda.synchronize(self.device)
         prof, self._prof = self._prof, None
         prof.stop()
-        steps = self._steps_done
+        steps = last_step - self.first + 1
         stem = self.out_dir / f"rank{self.rank}_steps{self.first}-{last_step}"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(stem) + ".trace.json")
