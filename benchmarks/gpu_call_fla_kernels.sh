@@ -5,13 +5,16 @@
 # --with-fla all). fla's first call autotunes for minutes per shape (5.5 min merged, reference.md), so run it twice
 # on one warm machine: the first call fills Triton's cache in work/triton_cache (as gpu_call_fla_anchor.sh), the
 # second times with it. A PHASE=warm call of gpu_call_fla_anchor.sh before it already tunes the original shape.
-# usage: benchmarks/gpu_call_fla_kernels.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla importable)
+# WITH_FLA=original (2026-11-30, seventh round) times fla on the original shape only: both targets compare with fla's
+# original-shape time, and it skips the merged shape's 5.5 min of fla autotuning.
+# usage: [WITH_FLA=all|original] benchmarks/gpu_call_fla_kernels.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla
+# importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_kernels "$@"
 warm_triton_cache
 mkdir -p "$RES/kernels"
-timeout "$(lim 590)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections time --with-fla all \
+timeout "$(lim 590)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections time --with-fla "${WITH_FLA:-all}" \
   > "$RES/kernels/log" 2>&1
-note "ours and fla's chunk_gla, original and merged shapes exit $?"
+note "ours and fla's chunk_gla (fla: ${WITH_FLA:-all}) exit $?"
 grep "time {" "$RES/kernels/log" | tee -a "$RES/steps.log"
 pack
 cat "$RES/steps.log"

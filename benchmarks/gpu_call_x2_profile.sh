@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# nvidia-h200-x2 call, scripted 2026-11-30 (sixth round) for the next device time (issue 7: why ZeRO-3 keeps 0.64
-# of one GPU while FSDP keeps 1.005): GLA-1.3B StateX through `statex train` at world size 2, 12 steps, no
-# checkpoint writes, steps 4-5 profiled on both ranks (profiling.enabled: kernel time per step, NCCL share, the
-# ops table; the traces stay on the machine): DeepSpeed ZeRO-3, then FSDP2 as shipped.
-# usage: benchmarks/gpu_call_x2_profile.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla, deepspeed importable)
+# nvidia-h200-x2 call (issue 7 run 3): GLA-1.3B StateX through `statex train`, 12 steps, no checkpoint writes, every
+# run on one machine so each efficiency has its one-GPU figure from the same host (ZeRO-3's speed follows the
+# host's: it was host-bound, 2026-11-30 seventh round): world size 1 (StateX and the original side by side), FSDP2,
+# DeepSpeed ZeRO-3 (blocks gathered as units, parallel.zero3_leaf_blocks), ZeRO-2, and ZeRO-3 with DeepSpeed's
+# per-submodule hooks (zero3-hooks). PROFILE=1 also profiles steps 4-5 of every run on both ranks (the profiler's
+# host overhead then slows those steps; the medians skip steps 1-2 only).
+# Ran once as call s of the seventh round with RUNS="prep zero3 fsdp-nockpt" PROFILE=1.
+# usage: [PROFILE=1] [RUNS=...] benchmarks/gpu_call_x2_profile.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla,
+# deepspeed importable)
 source "$(dirname "$0")/gpu_call_common.sh" x2_profile "$@"
 mkdir -p "$RES/train"
-RUNS="prep zero3 fsdp-nockpt" PROFILE=1 EXTRA="steps=12" FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=150 \
-  DEADLINE=$((DEADLINE - SECONDS - 10)) bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
-note "trainer runs (ZeRO-3, FSDP; profiled) exit $?"
+: "${RUNS:=prep ws1 fsdp-nockpt zero3 zero2 zero3-hooks}"
+RUNS=$RUNS PROFILE=${PROFILE:-0} EXTRA="steps=12" \
+  FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=90 DEADLINE=$((DEADLINE - SECONDS - 10)) \
+  bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
+note "trainer runs ($RUNS) exit $?"
 pack
 cat "$RES/steps.log"

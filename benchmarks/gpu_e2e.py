@@ -262,8 +262,11 @@ PROFILE_MODELS: tuple[str, ...] = ("gla", "mamba2")
 
 
 def part_profile(out: list[str], top: int = 30) -> None:
-    """Where a training step's GPU time goes: the kernels with the most self CUDA time over one step."""
+    """Where a training step's GPU time goes: the kernels (and the ops that launched them) with the most self CUDA
+    time over one step, and the step's GPU busy / idle split."""
     from torch.profiler import ProfilerActivity, profile
+
+    from statex_dist.train.profiling import headline, summarize
 
     B, T = (4, 4096) if not TINY else (2, 128)
     for name, kind in (("gla-1.3b", "gla"), ("mamba2-1.3b", "mamba2"), ("stock fla GLAForCausalLM (gla-1.3b)", "fla")):
@@ -280,15 +283,15 @@ def part_profile(out: list[str], top: int = 30) -> None:
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
         with profile(activities=acts) as prof:
             time_training(model, B, T, 1, 0, cfg.vocab_size)
-        attr = "self_device_time_total" if DEVICE == "cuda" else "self_cpu_time_total"
-        events = sorted(prof.key_averages(), key=lambda e: getattr(e, attr), reverse=True)
-        total = sum(getattr(e, attr) for e in events) / 1e3
-        out.append(f"## Profile: {name}, one training step B={B} x T={T} ({total:.0f} ms of kernel time)\n")
-        out.append("| kernel / op | calls | self ms | share |")
-        out.append("|---|---|---|---|")
-        for e in events[:top]:
-            ms = getattr(e, attr) / 1e3
-            out.append(f"| `{e.key[:90]}` | {e.count} | {ms:.1f} | {100 * ms / max(total, 1e-9):.1f}% |")
+        summary = summarize(prof, 1, on_device=DEVICE == "cuda", top=top)
+        out.append(f"## Profile: {name}, one training step B={B} x T={T}\n")
+        out.append(headline(summary) + ".\n")
+        out.append("| kernel / op | kind | calls | self ms | share of the total |")
+        out.append("|---|---|---|---|---|")
+        for r in summary["top"]:
+            share = 100 * r["self_ms_per_step"] / max(summary["self_ms_per_step"], 1e-9)
+            out.append(f"| `{r['name'][:90]}` | {r['kind']} | {r['calls_per_step']:g} | {r['self_ms_per_step']:.1f} | "
+                       f"{share:.1f}% |")
         out.append("")
         free(model)
 

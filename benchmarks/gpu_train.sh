@@ -91,7 +91,7 @@ for step in $RUNS; do
   RUN_TIMEOUT=$STEADY_TIMEOUT
   [ "$FIRST" = 1 ] && RUN_TIMEOUT=${FIRST_TIMEOUT:-$STEADY_TIMEOUT}
   if [ $((SECONDS + RUN_TIMEOUT)) -gt "$DEADLINE" ]; then log "skip $step: deadline"; continue; fi
-  FIRST=0
+  [ "$step" = prep ] || FIRST=0  # preparing the inputs compiles nothing: the next run is still the first
   case $step in
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
@@ -104,6 +104,8 @@ for step in $RUNS; do
     prep) log "inputs only" ;;
     zero2|zero3) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;
+    zero3-hooks) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/zero3.json parallel.zero3_leaf_blocks=false "${NOCKPT[@]}" ;;
     zero3-*) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=benchmarks/deepspeed/$step.json "${NOCKPT[@]}" ;;  # variants under trial
     *) log "unknown step $step" ;;

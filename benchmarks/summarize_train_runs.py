@@ -1,7 +1,8 @@
 """Summarise the metrics.jsonl files of benchmarks/gpu_train.sh into a Markdown table.
 
 Throughput is the median over steps after the first two (compile and autotune happen there). Runs profiled with
-``PROFILE=1`` add a table of their time per step and its share in collectives (``*.summary.json``).
+``PROFILE=1`` add a table of their profiled steps: wall time, GPU busy and idle, kernel time and collectives
+(``*.summary.json``).
 ``python benchmarks/summarize_train_runs.py OUT_DIR``
 """
 
@@ -56,14 +57,18 @@ def main(out: Path) -> None:
                   f"{max(diffs) if diffs else 'n/a'}; resumed run started at step {min(b) if b else 'n/a'}")
     profiles = sorted(out.glob("*.summary.json"))  # runs with profiling.enabled (PROFILE=1)
     if profiles:
-        print("\n| profiled run, rank, steps | time per step (ms) | in collectives (ms) | share | timed on |")
-        print("|---|---|---|---|---|")
+        print("\n| profiled run, rank, steps | window per step (ms) | GPU busy | GPU idle | kernel / op time | in "
+              "collectives | collectives not overlapped | timed on |")
+        print("|---|---|---|---|---|---|---|---|")
         for p in profiles:
             s = json.loads(p.read_text())
-            share = f"{100 * s['collective_share']:.1f}%" if s["collective_share"] is not None else "n/a"
-            print(f"| {p.name.split('.')[0]}, rank {s['rank']}, {s['steps'][0]}-{s['steps'][1]} | "
-                  f"{s['self_ms_per_step']:.1f} | {s['collective_ms_per_step']:.1f} | {share} | {s['timed_on']} |")
-
+            share = f" ({100 * s['collective_share']:.1f}%)" if s["collective_share"] is not None else ""
+            cells = [s.get(k) for k in ("window_ms_per_step", "gpu_busy_ms_per_step", "gpu_idle_ms_per_step")]
+            cells = [f"{c:.1f}" if c is not None else "n/a" for c in cells]
+            exposed = s.get("exposed_collective_ms_per_step")
+            print(f"| {p.name.split('.')[0]}, rank {s['rank']}, {s['steps'][0]}-{s['steps'][1]} | {' | '.join(cells)} | "
+                  f"{s['self_ms_per_step']:.1f} | {s['collective_ms_per_step']:.1f}{share} | "
+                  f"{f'{exposed:.1f}' if exposed is not None else 'n/a'} | {s['timed_on']} |")
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

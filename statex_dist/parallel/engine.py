@@ -219,9 +219,20 @@ def _build_deepspeed(cfg, info, model, groups, specs, accum, universal):
     ds_cfg = deepspeed_config(cfg, info, accum)
     if universal:  # resuming on another number of ranks: read the universal checkpoint once
         ds_cfg.setdefault("checkpoint", {})["load_universal"] = True
+    blocks = model.backbone_module.layers
+    zero3 = _zero_stage(cfg) == 3
+    if zero3 and cfg.parallel.zero3_leaf_blocks:
+        from deepspeed.utils import set_z3_leaf_module
+
+        for block in blocks:  # before initialize: it installs the hooks
+            set_z3_leaf_module(block, True)
     optimizer = build_adamw(groups, cfg.optim, info.device.type)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_cfg,
                                            dist_init_required=False)
+    if zero3:
+        hooked = sum(1 for b in blocks for m in b.modules() if m is not b and m._forward_pre_hooks)
+        log.info("ZeRO-3: %d blocks; %d of their submodules have DeepSpeed fetch hooks (parallel.zero3_leaf_blocks "
+                 "%s)", len(blocks), hooked, cfg.parallel.zero3_leaf_blocks)
     return DeepSpeedEngine(engine, model, specs, info, accum)
 
 

@@ -118,6 +118,11 @@ class ParallelConfig:
     deepspeed_config: Optional[str] = None
     """deepspeed: a ZeRO JSON (configs/deepspeed/zero2.json); batch, clip and precision keys are filled in from
     this config."""
+    zero3_leaf_blocks: bool = True
+    """deepspeed ZeRO-3: gather each block's parameters as one unit (DeepSpeed leaf modules: no fetch and release
+    hooks on the block's Linear and norm submodules). Those hooks are host time on every step: GLA-1.3B StateX
+    on two H200s went 0.726 -> 0.458 s per step with this on (docs/benchmarks.md, 2026-11-30); false: DeepSpeed's
+    per-submodule fetching (less memory held per block)."""
     activation_checkpointing: Literal["none", "full", "every_k"] = "none"
     """Recompute block activations in backward: every block (full), or every k-th block."""
     ac_every_k: int = 2
@@ -131,6 +136,8 @@ class ParallelConfig:
             raise ValueError("ac_every_k must be >= 1")
         if self.hsdp_shard_size is not None and self.backend != "fsdp":
             raise ValueError("hsdp_shard_size is for backend fsdp only")
+        if not self.zero3_leaf_blocks and self.backend != "deepspeed":
+            raise ValueError("zero3_leaf_blocks is for backend deepspeed (ZeRO-3) only")
         if not self.reshard_after_forward and self.backend != "fsdp":
             raise ValueError("reshard_after_forward is for backend fsdp only (DeepSpeed: choose ZeRO stage 2 or 3)")
 

@@ -2,9 +2,14 @@
 
 Each rank writes to ``run_dir/profile/``: ``rank{r}_steps{a}-{b}.trace.json`` (open it in Perfetto or
 chrome://tracing: the timeline shows whether collectives overlap compute), ``rank{r}_steps{a}-{b}.ops.md`` (ops
-and kernels by self time per step) and ``rank{r}_steps{a}-{b}.summary.json`` (time per step, and how much of it
-was collectives), so a slow backend can be looked at from the run directory alone. On a GPU the times are the
-kernels' (device time); on a CPU run, the ops' CPU time.
+and kernels by self time per step) and ``rank{r}_steps{a}-{b}.summary.json``, so a slow backend can be looked at
+from the run directory alone.
+
+On a GPU the totals are the kernels' (device time; the CPU ops that launched them are listed with the device
+time they account for, but not added again), and the summary splits the profiled wall time per step into
+GPU busy (any kernel running) and idle, and says how much of the busy time was collectives with no compute
+kernel beside them: a host-bound step (e.g. framework hooks between kernels) shows as idle, a
+communication-bound one as exposed collectives. On a CPU run the totals are the ops' self CPU time.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 log = logging.getLogger("statex.train")
@@ -64,42 +70,86 @@ class StepProfiler:
         stem = self.out_dir / f"rank{self.rank}_steps{self.first}-{last_step}"
         self.out_dir.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(stem) + ".trace.json")
-        rows = op_rows(prof.key_averages(), steps, on_device=self.device.type == "cuda")
-        total = sum(r["self_ms_per_step"] for r in rows)
-        comm = sum(r["self_ms_per_step"] for r in rows if r["collective"])
-        summary = {"rank": self.rank, "steps": [self.first, last_step], "timed_on": rows_clock(self.device),
-                   "self_ms_per_step": round(total, 3), "collective_ms_per_step": round(comm, 3),
-                   "collective_share": round(comm / total, 4) if total else None,
-                   "top": rows[: self.cfg.top]}
+        summary = {"rank": self.rank, "steps": [self.first, last_step],
+                   **summarize(prof, steps, on_device=self.device.type == "cuda", top=self.cfg.top)}
         Path(str(stem) + ".summary.json").write_text(json.dumps(summary, indent=1))
-        Path(str(stem) + ".ops.md").write_text(ops_table(rows[: self.cfg.top], summary))
-        log.info("profiled steps %d-%d on rank %d: %.1f ms of %s time per step, %.1f ms (%.0f%%) in collectives; "
-                 "%s.{trace.json,ops.md,summary.json}", self.first, last_step, self.rank, total,
-                 summary["timed_on"], comm, 100 * (summary["collective_share"] or 0), stem)
+        Path(str(stem) + ".ops.md").write_text(ops_table(summary))
+        log.info("profiled steps %d-%d on rank %d: %s; %s.{trace.json,ops.md,summary.json}", self.first, last_step,
+                 self.rank, headline(summary), stem)
 
 
-def rows_clock(device: torch.device) -> str:
-    return "device (kernel)" if device.type == "cuda" else "CPU (op)"
+def summarize(prof, steps: int, on_device: bool, top: int) -> dict:
+    """Per-step totals and the ``top`` rows of a finished ``torch.profiler.profile`` over ``steps`` steps."""
+    rows = op_rows(prof.key_averages(), steps, on_device)
+    counted = [r for r in rows if r["kind"] == ("kernel" if on_device else "op")]
+    total = sum(r["self_ms_per_step"] for r in counted)
+    comm = sum(r["self_ms_per_step"] for r in counted if r["collective"])
+    out = {"timed_on": "device (kernel)" if on_device else "CPU (op)", "self_ms_per_step": round(total, 3),
+           "collective_ms_per_step": round(comm, 3), "collective_share": round(comm / total, 4) if total else None}
+    events = prof.events()
+    if events:
+        start = min(e.time_range.start for e in events)
+        out["window_ms_per_step"] = round((max(e.time_range.end for e in events) - start) / steps / 1e3, 3)
+    if on_device:
+        kernels = [(e.time_range.start, e.time_range.end, bool(COLLECTIVE.search(e.name)))
+                   for e in events if e.device_type != DeviceType.CPU and not e.is_user_annotation]
+        out.update({k: round(v / steps / 1e3, 3) for k, v in device_timeline(kernels).items()})
+        if out.get("window_ms_per_step"):
+            out["gpu_idle_ms_per_step"] = round(max(out["window_ms_per_step"] - out["gpu_busy_ms_per_step"], 0), 3)
+    out["top"] = rows[:top]
+    return out
+
+
+def device_timeline(kernels: list[tuple[float, float, bool]]) -> dict:
+    """From ``(start, end, is_collective)`` kernel intervals (any unit, any streams): the time any kernel ran
+    (``gpu_busy``), any compute kernel ran, and collectives ran with no compute kernel beside them
+    (``exposed_collective``: communication that did not overlap compute)."""
+    busy = _covered([(a, b) for a, b, _ in kernels])
+    compute = _covered([(a, b) for a, b, c in kernels if not c])
+    return {"gpu_busy_ms_per_step": busy, "compute_busy_ms_per_step": compute,
+            "exposed_collective_ms_per_step": busy - compute}
+
+
+def _covered(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of intervals."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
 
 
 def op_rows(averages, steps: int, on_device: bool) -> list[dict]:
-    """One row per op or kernel with its self time per step, longest first (self times add up without
-    counting nested ops twice)."""
+    """One row per op or kernel with its self time per step, longest first. On a GPU an op's self time is the
+    device time of the kernels it launched itself, so ops and kernels are two views of the same time: ``kind``
+    says which a row is, and only kernels are added up."""
     rows = []
     for ev in averages:
         us = getattr(ev, "self_device_time_total", 0) if on_device else ev.self_cpu_time_total
         if us > 0:
-            rows.append({"name": ev.key, "calls_per_step": round(ev.count / steps, 2),
-                         "self_ms_per_step": round(us / steps / 1000, 3),
+            kernel = ev.device_type != DeviceType.CPU and not ev.is_user_annotation
+            rows.append({"name": ev.key, "kind": "kernel" if kernel else "op",
+                         "calls_per_step": round(ev.count / steps, 2), "self_ms_per_step": round(us / steps / 1000, 3),
                          "collective": bool(COLLECTIVE.search(ev.key))})
     rows.sort(key=lambda r: -r["self_ms_per_step"])
     return rows
 
 
-def ops_table(rows: list[dict], summary: dict) -> str:
+def headline(summary: dict) -> str:
+    """One line: where a step's time went."""
+    line = (f"{summary['self_ms_per_step']} ms of {summary['timed_on']} time per step, "
+            f"{summary['collective_ms_per_step']} ms in collectives")
+    if "gpu_busy_ms_per_step" in summary:
+        line += (f"; of a {summary.get('window_ms_per_step')} ms step the GPU was busy "
+                 f"{summary['gpu_busy_ms_per_step']} ms (idle {summary.get('gpu_idle_ms_per_step')}), with "
+                 f"{summary['exposed_collective_ms_per_step']} ms of collectives not overlapped by compute")
+    return line
+
+
+def ops_table(summary: dict) -> str:
     head = (f"# Profile, rank {summary['rank']}, steps {summary['steps'][0]}-{summary['steps'][1]}\n\n"
-            f"{summary['self_ms_per_step']} ms of {summary['timed_on']} time per step, "
-            f"{summary['collective_ms_per_step']} ms in collectives.\n\n"
-            "| op / kernel | calls per step | self ms per step | collective |\n|---|---|---|---|\n")
-    return head + "".join(f"| `{r['name'][:100]}` | {r['calls_per_step']} | {r['self_ms_per_step']} | "
-                          f"{'yes' if r['collective'] else ''} |\n" for r in rows)
+            f"{headline(summary)}.\n\n"
+            "| op / kernel | kind | calls per step | self ms per step | collective |\n|---|---|---|---|---|\n")
+    return head + "".join(f"| `{r['name'][:100]}` | {r['kind']} | {r['calls_per_step']} | {r['self_ms_per_step']} | "
+                          f"{'yes' if r['collective'] else ''} |\n" for r in summary["top"])

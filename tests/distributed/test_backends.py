@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -62,3 +63,22 @@ def test_zero3_bf16_through_deepspeed_launcher(tmp_path, synthetic_corpus):
     for rank in (0, 1):  # ZeRO-3 gathers parameters every step: each rank's profile must show collectives
         summary = json.loads((tmp_path / "run" / "profile" / f"rank{rank}_steps3-4.summary.json").read_text())
         assert summary["collective_ms_per_step"] > 0, summary["top"][:10]
+
+
+@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not installed")
+def test_zero3_leaf_blocks_same_losses_as_per_submodule_fetching(tmp_path, synthetic_corpus):
+    """Blocks gathered as units (the default) train exactly as DeepSpeed's per-submodule fetching, with
+    activation checkpointing recomputing the blocks in backward."""
+    curves, logs = {}, {}
+    for name, leaf in (("leaf", True), ("per_submodule", False)):
+        cfg = tiny_train_config(tmp_path / name, synthetic_corpus, "gla", backend="deepspeed", steps=4,
+                                parallel__deepspeed_config=str(REPO / "configs" / "deepspeed" / "zero3.json"),
+                                parallel__zero3_leaf_blocks=leaf, parallel__activation_checkpointing="full")
+        run(write_config(cfg, tmp_path / f"{name}.yaml"), 2, tmp_path / f"{name}.log")
+        curves[name], logs[name] = losses(tmp_path / name), (tmp_path / f"{name}.log").read_text()
+    hooked = {k: int(re.search(r"(\d+) of their submodules have DeepSpeed fetch hooks", v).group(1))
+              for k, v in logs.items()}
+    assert hooked["leaf"] == 0 and hooked["per_submodule"] > 0, hooked
+    assert sorted(curves["leaf"]) == list(range(1, 5))
+    for step, value in curves["per_submodule"].items():
+        assert curves["leaf"][step] == pytest.approx(value, rel=1e-5, abs=1e-6), curves

@@ -66,6 +66,8 @@ def test_cross_field_rules():
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["parallel.backend=deepspeed"])
     with pytest.raises(ConfigError, match="exactly one of model.path"):
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["model.path=/x"])
+    with pytest.raises(ConfigError, match="zero3_leaf_blocks is for backend deepspeed"):
+        load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["parallel.zero3_leaf_blocks=false"])
 
 
 def test_accumulation_steps_from_global_batch():

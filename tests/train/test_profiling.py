@@ -27,6 +27,7 @@ def test_profile_window_writes_trace_ops_and_summary(tmp_path, synthetic_corpus)
     summary = json.loads((out / "rank0_steps2-3.summary.json").read_text())
     assert summary["steps"] == [2, 3] and summary["timed_on"] == "CPU (op)"
     assert summary["self_ms_per_step"] > 0 and summary["collective_ms_per_step"] == 0  # one process: none
+    assert 0 < summary["self_ms_per_step"] <= summary["window_ms_per_step"]  # one thread: self times add up
     names = [r["name"] for r in summary["top"]]
     assert any(n in ("aten::mm", "aten::addmm", "aten::bmm") for n in names), names
     assert "traceEvents" in json.loads((out / "rank0_steps2-3.trace.json").read_text())
@@ -44,3 +45,37 @@ def test_bad_profiling_settings_are_refused():
 
     with pytest.raises(ValueError, match="profiling.start_step"):
         ProfilingConfig(start_step=0)
+
+
+def test_device_timeline_splits_busy_compute_and_exposed_collectives():
+    from statex_dist.train.profiling import device_timeline
+
+    # compute 0-10 and 20-30; a collective 5-15 (overlapped until 10) and one alone at 40-45
+    t = device_timeline([(0, 10, False), (5, 15, True), (20, 30, False), (40, 45, True), (22, 25, False)])
+    assert t == {"gpu_busy_ms_per_step": 30, "compute_busy_ms_per_step": 20, "exposed_collective_ms_per_step": 10}
+
+
+def test_gpu_totals_count_kernels_once_not_their_launching_ops():
+    """On a GPU the op that launched a kernel reports the kernel's time as its own self device time: adding ops
+    and kernels would count it twice (a 344 ms step once read as 676 ms of kernel time)."""
+    from types import SimpleNamespace as NS
+
+    from torch.autograd import DeviceType
+
+    from statex_dist.train.profiling import summarize
+
+    def ev(name, device, us, start=0.0):
+        return NS(key=name, name=name, device_type=device, is_user_annotation=False, self_device_time_total=us,
+                  count=2, time_range=NS(start=start, end=start + us))
+
+    cpu, gpu = DeviceType.CPU, DeviceType.CUDA
+    averages = [ev("aten::mm", cpu, 6000), ev("nvjet_gemm", gpu, 6000), ev("record_param_comms", cpu, 2000),
+                ev("ncclDevKernel_AllGather", gpu, 2000)]
+    events = [ev("aten::mm", cpu, 500, 0), ev("nvjet_gemm", gpu, 3000, 1000), ev("nvjet_gemm", gpu, 3000, 5000),
+              ev("ncclDevKernel_AllGather", gpu, 2000, 7000), ev("aten::mm", cpu, 500, 9500)]
+    s = summarize(NS(key_averages=lambda: averages, events=lambda: events), steps=2, on_device=True, top=10)
+    assert s["self_ms_per_step"] == 4.0 and s["collective_ms_per_step"] == 1.0
+    assert {r["name"]: r["kind"] for r in s["top"]} == {"aten::mm": "op", "nvjet_gemm": "kernel",
+                                                        "record_param_comms": "op", "ncclDevKernel_AllGather": "kernel"}
+    assert s["window_ms_per_step"] == 5.0 and s["gpu_busy_ms_per_step"] == 3.5 and s["gpu_idle_ms_per_step"] == 1.5
+    assert s["exposed_collective_ms_per_step"] == 0.5
