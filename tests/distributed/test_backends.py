@@ -1,6 +1,6 @@
 """The other backends and options on 2 gloo processes: DDP, HSDP with bf16 mixed precision and async
 checkpoints, DeepSpeed ZeRO-3 in bf16 through the `deepspeed` launcher (launchers/deepspeed.sh), profiled on
-both ranks."""
+both ranks; ZeRO-3 with blocks gathered as units against per-submodule fetching, and its exact resume."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import subprocess
 import pytest
 import torch
 
-from train_runs import REPO, TIMEOUT, env, losses, run, tiny_train_config, write_config
+from train_runs import (REPO, TIMEOUT, env, log_text, losses, resume_killed_run, run, run_and_kill_after_checkpoint,
+                        tiny_train_config, write_config)
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
@@ -66,15 +67,21 @@ def test_zero3_bf16_through_deepspeed_launcher(tmp_path, synthetic_corpus):
 
 
 @pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not installed")
-def test_zero3_leaf_blocks_same_losses_as_per_submodule_fetching(tmp_path, synthetic_corpus):
+def test_zero3_leaf_blocks_same_losses_as_per_submodule_fetching_and_exact_resume(tmp_path, synthetic_corpus):
     """Blocks gathered as units (the default) train exactly as DeepSpeed's per-submodule fetching, with
-    activation checkpointing recomputing the blocks in backward."""
-    curves, logs = {}, {}
-    for name, leaf in (("leaf", True), ("per_submodule", False)):
+    activation checkpointing recomputing the blocks in backward; a ZeRO-3 run SIGKILLed after its step-2
+    checkpoint resumes with the uninterrupted run's losses, bit for bit."""
+    configs, curves, logs = {}, {}, {}
+    for name, leaf in (("leaf", True), ("per_submodule", False), ("killed", True)):
         cfg = tiny_train_config(tmp_path / name, synthetic_corpus, "gla", backend="deepspeed", steps=4,
                                 parallel__deepspeed_config=str(REPO / "configs" / "deepspeed" / "zero3.json"),
-                                parallel__zero3_leaf_blocks=leaf, parallel__activation_checkpointing="full")
-        run(write_config(cfg, tmp_path / f"{name}.yaml"), 2, tmp_path / f"{name}.log")
+                                parallel__zero3_leaf_blocks=leaf, parallel__activation_checkpointing="full",
+                                checkpoint__interval=2)
+        configs[name] = write_config(cfg, tmp_path / f"{name}.yaml")
+        if name == "killed":
+            run_and_kill_after_checkpoint(configs[name], 2, tmp_path / f"{name}.log", 2)
+            continue
+        run(configs[name], 2, tmp_path / f"{name}.log")
         curves[name], logs[name] = losses(tmp_path / name), (tmp_path / f"{name}.log").read_text()
     hooked = {k: int(re.search(r"(\d+) of their submodules have DeepSpeed fetch hooks", v).group(1))
               for k, v in logs.items()}
@@ -82,3 +89,8 @@ def test_zero3_leaf_blocks_same_losses_as_per_submodule_fetching(tmp_path, synth
     assert sorted(curves["leaf"]) == list(range(1, 5))
     for step, value in curves["per_submodule"].items():
         assert curves["leaf"][step] == pytest.approx(value, rel=1e-5, abs=1e-6), curves
+    resumed = resume_killed_run({"root": tmp_path, "killed": tmp_path / "killed",
+                                 "killed_config": configs["killed"]}, "resumed", 2)
+    got = losses(resumed)
+    assert "start at step 2 (resumed from" in log_text(resumed)
+    assert [got[s] for s in (3, 4)] == [curves["leaf"][s] for s in (3, 4)], (got, curves["leaf"])
