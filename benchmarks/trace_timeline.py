@@ -55,9 +55,9 @@ def main() -> None:
                    for e in events if e.get("cat") == "kernel"]
         window = (max(e["ts"] + e["dur"] for e in events) - min(e["ts"] for e in events)) / args.steps / 1e3
         t = {k: v / args.steps / 1e3 for k, v in device_timeline(kernels).items()}
-        print(f"## {path}\n\nper step: window {window:.1f} ms, GPU busy {t['gpu_busy_ms_per_step']:.1f} "
-              f"(idle {window - t['gpu_busy_ms_per_step']:.1f}), compute {t['compute_busy_ms_per_step']:.1f}, "
-              f"collectives not overlapped by compute {t['exposed_collective_ms_per_step']:.1f}\n")
+        print(f"## {path}\n\nper step: window {window:.1f} ms, GPU busy {t['gpu_busy']:.1f} "
+              f"(idle {window - t['gpu_busy']:.1f}), compute {t['compute_busy']:.1f}, "
+              f"collectives not overlapped by compute {t['exposed_collective']:.1f}\n")
         for tid, ops in sorted(host_self_times(events).items(), key=lambda kv: -sum(u for u, _ in kv[1].values())):
             busy = sum(u for u, _ in ops.values()) / args.steps / 1e3
             if busy < 0.05 * window:

@@ -93,7 +93,7 @@ def summarize(prof, steps: int, on_device: bool, top: int) -> dict:
     if on_device:
         kernels = [(e.time_range.start, e.time_range.end, bool(COLLECTIVE.search(e.name)))
                    for e in events if e.device_type != DeviceType.CPU and not e.is_user_annotation]
-        out.update({k: round(v / steps / 1e3, 3) for k, v in device_timeline(kernels).items()})
+        out.update({f"{k}_ms_per_step": round(v / steps / 1e3, 3) for k, v in device_timeline(kernels).items()})
         if out.get("window_ms_per_step"):
             out["gpu_idle_ms_per_step"] = round(max(out["window_ms_per_step"] - out["gpu_busy_ms_per_step"], 0), 3)
     out["top"] = rows[:top]
@@ -101,13 +101,12 @@ def summarize(prof, steps: int, on_device: bool, top: int) -> dict:
 
 
 def device_timeline(kernels: list[tuple[float, float, bool]]) -> dict:
-    """From ``(start, end, is_collective)`` kernel intervals (any unit, any streams): the time any kernel ran
-    (``gpu_busy``), any compute kernel ran, and collectives ran with no compute kernel beside them
-    (``exposed_collective``: communication that did not overlap compute)."""
+    """From ``(start, end, is_collective)`` kernel intervals (any streams), in their unit: the time any kernel ran
+    (``gpu_busy``), any compute kernel ran (``compute_busy``), and collectives ran with no compute kernel beside
+    them (``exposed_collective``: communication that did not overlap compute)."""
     busy = _covered([(a, b) for a, b, _ in kernels])
     compute = _covered([(a, b) for a, b, c in kernels if not c])
-    return {"gpu_busy_ms_per_step": busy, "compute_busy_ms_per_step": compute,
-            "exposed_collective_ms_per_step": busy - compute}
+    return {"gpu_busy": busy, "compute_busy": compute, "exposed_collective": busy - compute}
 
 
 def _covered(intervals: list[tuple[float, float]]) -> float:

@@ -52,7 +52,7 @@ def test_device_timeline_splits_busy_compute_and_exposed_collectives():
 
     # compute 0-10 and 20-30; a collective 5-15 (overlapped until 10) and one alone at 40-45
     t = device_timeline([(0, 10, False), (5, 15, True), (20, 30, False), (40, 45, True), (22, 25, False)])
-    assert t == {"gpu_busy_ms_per_step": 30, "compute_busy_ms_per_step": 20, "exposed_collective_ms_per_step": 10}
+    assert t == {"gpu_busy": 30, "compute_busy": 20, "exposed_collective": 10}
 
 
 def test_gpu_totals_count_kernels_once_not_their_launching_ops():
