@@ -47,7 +47,6 @@ def settings() -> list[tuple[str, dict]]:
     from statex_dist.kernels.ssd.triton_ssd import LAUNCH
 
     current = {k: dict(LAUNCH[k]) for k in KERNELS}
-    current["walk"].setdefault("heads", 1)
     out = [("LAUNCH", current)]
     for heads, warps, stages in WALK:
         walk = dict(current["walk"], num_warps=warps, num_stages=stages, heads=heads)
@@ -114,7 +113,6 @@ def _best(rows: list[dict]) -> dict:
         timed = [r for r in rows if r.get("ok") and all(r.get(f"{k}{N}") is not None for N in STATES)]
         pick = min(timed, key=lambda r: sum(r[f"{k}{N}"] for N in STATES))
         best[k] = dict(pick["launch"][k])
-    best["walk"].setdefault("heads", 1)
     return best
 
 
@@ -141,8 +139,8 @@ def sweep(out_dir: str, budget_s: float) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     text = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
-            "Each setting applied to all four kernels; err = worst relative error of y and the gradients against "
-            "float64 at b=1, T=512.", "", _table(rows), ""]
+            "Each setting is a whole LAUNCH (walk-only rows keep LAUNCH for the other kernels); err = worst relative "
+            "error of y and the gradients against float64 at b=1, T=512.", "", _table(rows), ""]
     try:
         best = _best(rows)
     except ValueError:  # no setting passed for some kernel
