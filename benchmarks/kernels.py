@@ -67,10 +67,8 @@ def impls():
 
     from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
 
-    def ours(chunk_size=None, walk=None):
+    def ours(chunk_size=None):
         def run(q, k, v, g):
-            # walk tiles through the Tiles.pick tuning hook (read at every call)
-            os.environ.pop("STATEX_GLA_WALK", None) if walk is None else os.environ.update(STATEX_GLA_WALK=walk)
             return chunk_gla_triton(q, k, v, g, chunk_size=chunk_size)
 
         return run
@@ -97,7 +95,7 @@ def section_time(results, variants, with_fla="none"):
     fns = impls()
     rows = []
     for name, shape in [("original", ORIGINAL), ("merged", MERGED)]:
-        todo = [("ours", label, fns["ours"](c, walk)) for label, c, walk in variants[name]]
+        todo = [("ours", label, fns["ours"](c)) for label, c in variants[name]]
         if with_fla == "all" or (with_fla == "original" and name == "original"):
             todo.append(("fla", "chunk_gla", fns["fla"]))
         if not todo:
@@ -453,7 +451,8 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--sections", default="check,time,cold,memory,ssd")
     ap.add_argument("--variants-original", default="default",
-                    help="';'-separated variants: default, CH=N, walk=BK,BV,warps[,rows,stages], joined by ':'")
+                    help="';'-separated variants: default or CH=N (tokens per stored state); tiles and warps: "
+                         "gla_launch_sweep.py --apply")
     ap.add_argument("--variants-merged", default="default")
     ap.add_argument("--cases", default="", help="comma-separated substrings of check case ids")
     ap.add_argument("--fla-timeout", type=int, default=240)
@@ -468,12 +467,8 @@ def main():
     ap.add_argument("--ssd-lengths", default=",".join(map(str, SSD_LENGTHS)))
     args = ap.parse_args()
     def parse(spec):
-        """'default;CH=128;walk=128,128,8,64,3;CH=256:walk=...' -> [(label, chunk_size, walk tiles)]"""
-        out = []
-        for item in spec.split(";"):
-            fields = dict(f.split("=", 1) for f in item.split(":") if "=" in f)
-            out.append((item, int(fields["CH"]) if "CH" in fields else None, fields.get("walk")))
-        return out
+        """'default;CH=128' -> [(label, chunk_size)]"""
+        return [(item, int(item[3:]) if item.startswith("CH=") else None) for item in spec.split(";")]
 
     import triton
 

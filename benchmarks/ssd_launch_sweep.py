@@ -18,13 +18,9 @@ Writes ``ssd_launch.md`` (the table), ``best.json`` (a ``LAUNCH`` dict; its walk
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import runpy
-import subprocess
 import sys
-import time
+
+from launch_sweep import cli
 
 KERNELS = {"walk": "ssd_state_walk_kernel", "scan": "ssd_chunk_scan_kernel", "dx": "ssd_bwd_dx_kernel",
            "dbc": "ssd_bwd_dbc_kernel"}
@@ -94,28 +90,6 @@ def run_one(launch: dict) -> dict:
     return out
 
 
-def _child(launch: dict, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--one", json.dumps(launch)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return dict(ok=False, error=f"timed out after {timeout:.0f} s")
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if not line:
-        return dict(ok=False, error=(proc.stderr or proc.stdout)[-300:].replace("\n", " "))
-    return json.loads(line[0][7:])
-
-
-def _best(rows: list[dict]) -> dict:
-    """Per kernel, the setting with the least time at d_state 128 + 512 among those that passed."""
-    best = {}
-    for k in KERNELS:
-        timed = [r for r in rows if r.get("ok") and all(r.get(f"{k}{N}") is not None for N in STATES)]
-        pick = min(timed, key=lambda r: sum(r[f"{k}{N}"] for N in STATES))
-        best[k] = dict(pick["launch"][k])
-    return best
-
-
 def _table(rows: list[dict]) -> str:
     from kernels import _md
 
@@ -125,71 +99,20 @@ def _table(rows: list[dict]) -> str:
     return _md([{c: fmt.get(c, str)(r[c]) if r.get(c) is not None else "" for c in cols} for r in rows])
 
 
-def sweep(out_dir: str, budget_s: float) -> None:
-    os.makedirs(out_dir, exist_ok=True)
-    t0 = time.time()
-    rows = []
-    todo = settings()
-    for name, launch in todo:
-        left = budget_s - (time.time() - t0)
-        if left < 30:
-            print(f"budget spent: {len(rows)} of {len(todo)} settings run", flush=True)
-            break
-        row = dict(setting=name, launch=launch, **_child(launch, left))
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    text = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
-            "Each setting is a whole LAUNCH (walk-only rows keep LAUNCH for the other kernels); err = worst relative "
-            "error of y and the gradients against float64 at b=1, T=512.", "", _table(rows), ""]
-    try:
-        best = _best(rows)
-    except ValueError:  # no setting passed for some kernel
-        best = None
-    if best is not None:
-        combo = dict(setting="best per kernel", launch=best,
-                     **_child(best, max(60.0, budget_s + 60 - (time.time() - t0))))
-        rows.append(combo)
-        text += ["## Best per kernel", "", "```", json.dumps(best, indent=1), "```", "", _table([combo]), ""]
-        with open(os.path.join(out_dir, "best.json"), "w") as f:
-            json.dump(best, f, indent=1)
-    with open(os.path.join(out_dir, "rows.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    with open(os.path.join(out_dir, "ssd_launch.md"), "w") as f:
-        f.write("\n".join(text))
-    print("\n".join(text), flush=True)
-
-
-def apply(path: str, argv: list[str]) -> int:
-    """Run pytest or a script with ``triton_ssd.LAUNCH`` read from ``path``."""
+def _set_launch(launch: dict) -> None:
     from statex_dist.kernels.ssd import triton_ssd
 
-    with open(path) as f:
-        triton_ssd.LAUNCH = json.load(f)
-    print(f"triton_ssd.LAUNCH = {triton_ssd.LAUNCH}", flush=True)
-    if argv[0] == "pytest":
-        import pytest
-
-        return pytest.main(argv[1:])
-    sys.argv = argv
-    runpy.run_path(argv[0], run_name="__main__")
-    return 0
+    triton_ssd.LAUNCH = launch
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=".")
-    ap.add_argument("--budget-s", type=float, default=240)
-    ap.add_argument("--one", help=argparse.SUPPRESS)
-    ap.add_argument("--apply", metavar="BEST_JSON")
-    args, rest = ap.parse_known_args()
-    if args.one:
-        print("RESULT " + json.dumps(run_one(json.loads(args.one))), flush=True)
-        return 0
-    if args.apply:
-        return apply(args.apply, rest)
-    sweep(args.out, args.budget_s)
-    return 0
+def _plan():
+    header = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
+              "Each setting is a whole LAUNCH (walk-only rows keep LAUNCH for the other kernels); err = worst "
+              "relative error of y and the gradients against float64 at b=1, T=512."]
+    # per kernel, the least time at d_state 128 + 512 among the settings that passed
+    columns = {(k,): [f"{k}{N}" for N in STATES] for k in KERNELS}
+    return settings(), columns, header, _table, "ssd_launch.md"
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__file__, __doc__, run_one, _set_launch, _plan))

@@ -7,6 +7,7 @@ The inter-chunk state scan then walks chunks in order and resets the state where
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,14 @@ def gla_state_stride(K: int, V: int) -> int:
     """Tokens between the states the Triton GLA kernels store (their chunk size): large states less often,
     for transient memory and bandwidth. Here (no triton import) so shape functions can use it."""
     return 64 if K * V <= 256 * 512 else 256
+
+
+def gla_score_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the chunk scores the Triton GLA forward keeps for the backward: that of the matmuls they enter
+    (the input dtype for 16-bit inputs, so storing them rounded loses nothing; fp32 for fp32 inputs and under the
+    Triton interpreter, which dots in fp32)."""
+    interpreted = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return torch.float32 if dtype == torch.float32 or interpreted else dtype
 
 
 @dataclass

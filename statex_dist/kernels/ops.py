@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
-from statex_dist.kernels.layout import gla_state_stride
+from statex_dist.kernels.layout import gla_score_dtype, gla_state_stride
 from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ def _(q, k, v, gk, initial_state, cu_seqlens, scale, output_final_state, impl):
     N = B if cu_seqlens is None else cu_seqlens.shape[0] - 1
     o = q.new_empty(B, T, H, V)
     ht = q.new_empty(N, H, K, V, dtype=torch.float32) if output_final_state else _placeholder(q)
-    saved = q.new_empty(B * T, H, gla_state_stride(K, V), dtype=torch.float32) if impl == "triton" else _placeholder(q)
+    saved = (q.new_empty(B * T, H, gla_state_stride(K, V), dtype=gla_score_dtype(q.dtype)) if impl == "triton"
+             else _placeholder(q))
     return o, ht, saved
 
 

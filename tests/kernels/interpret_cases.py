@@ -22,7 +22,26 @@ CASES = {
     "B1-T37-H1-K32-V16-C32-BT16-strong": (1, 37, 1, 32, 16, 32, 16, {"strong": True}),
     # 32-row blocks: 16-row tiles inside them, 32 x 32 matmul tiles between them (both pair-kernel paths)
     "B1-T70-H1-K16-V16-C64-BT32-strong": (1, 70, 1, 16, 16, 64, 32, {"strong": True}),
+    # bf16 inputs take their tiles from chunk_triton.LAUNCH (fp32 ones do not): tiles far
+    # smaller than the head, so every kernel loops over several key/value tiles and row steps
+    "B1-T150-H2-K40-V48-C64-bf16-launch": (1, 150, 2, 40, 48, 64, None, {"bf16": True, "launch": "small"}),
+    "B2-T150-H1-K40-V48-C128-bf16-launch": (2, 150, 1, 40, 48, 128, None, {"bf16": True, "launch": "large"}),
 }
+# the LAUNCH entry of the *-launch cases (for the class named by "launch"), and their tolerance: the outputs and
+# gradients come back in bf16
+SMALL_TILES = dict(walk=dict(BK=16, BV=32, rows=16, num_warps=4, num_stages=2),
+                   dstate=dict(BK=32, BV=16, rows=32, num_warps=4, num_stages=2),
+                   out=dict(BK=16, BV=16, num_warps=4, num_stages=2),
+                   dv=dict(BK=32, BV=16, num_warps=4, num_stages=2),
+                   dqk=dict(BK=16, BV=32, num_warps=4, num_stages=2),
+                   prep=dict(BK=16, num_warps=4, num_stages=2),
+                   intra=dict(BK=16, num_warps=4, num_stages=2),
+                   intra_offdiag=dict(BK=32, num_warps=4, num_stages=2),
+                   dscore=dict(BV=16, num_warps=4, num_stages=2),
+                   dqk_offdiag=dict(BK=16, num_warps=4, num_stages=2),
+                   dqk_intra=dict(BK=16, num_warps=4, num_stages=2),
+                   dg=dict(BK=16, BV=32, num_warps=4, num_stages=2))
+TOL_BF16 = 2e-2
 NAMES = ["o", "ht", "dq", "dk", "dv", "dg", "dh0"]
 
 
@@ -30,10 +49,17 @@ def run_case(B, T, H, K, V, CH, BT, extra):
     from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
     from statex_dist.kernels.gla.chunk_triton import chunk_gla_bwd_triton, chunk_gla_fwd_triton
 
+    from statex_dist.kernels.gla import chunk_triton
+
+    saved_launch = chunk_triton.LAUNCH
     cu = extra.get("cu")
     n = len(cu) - 1 if cu else B
     q, k, v, gk, h0 = (t.float() for t in gla_inputs(B, T, H, K, V, decay="strong" if extra.get("strong") else "gla",
                                                       n_states=n))
+    if extra.get("bf16"):  # the reference sees the same rounded inputs
+        q, k, v, gk = (t.bfloat16().float() for t in (q, k, v, gk))
+    if extra.get("launch"):
+        chunk_triton.LAUNCH = dict(chunk_triton.LAUNCH, **{extra["launch"]: SMALL_TILES})
     cu = torch.tensor(cu, dtype=torch.int32) if cu else None
     if extra.get("no_state"):
         h0 = None
@@ -44,8 +70,15 @@ def run_case(B, T, H, K, V, CH, BT, extra):
     dht = None if extra.get("no_state") else torch.randn_like(ht_r)
     outs = [o_r] + ([ht_r] if dht is not None else [])
     ref = [o_r, ht_r, *torch.autograd.grad(outs, ins, [do] + ([dht] if dht is not None else []))]
+    if extra.get("bf16"):
+        q, k, v, gk, do = (t.bfloat16() for t in (q, k, v, gk, do))
     o, ht = chunk_gla_fwd_triton(q, k, v, gk, scale, h0, True, cu, CH, BT)
     grads = chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale, h0, cu, CH, BT)
+    tiles = chunk_triton.Tiles.pick(K, V, CH, BT, q.dtype)
+    if extra.get("launch"):  # the case must have run on SMALL_TILES
+        assert tiles.launch["walk"] == dict(BK=16, BV=32, BT=16, num_warps=4, num_stages=2), tiles
+        assert tiles.launch["dqk_intra"]["BK"] == 16 and tiles.launch["dg"]["BV"] == 32, tiles
+    chunk_triton.LAUNCH = saved_launch
     got = [o, ht, *grads]
     return {name: rel_err(a, r) for name, a, r in zip(NAMES, got, ref) if a is not None and r is not None}
 

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 # bound on ||ours - ref|| / ||ref|| per input dtype
 # bf16: dg is a reverse cumulative sum of q*dq - k*dk over the sequence, whose terms largely cancel, so it
 # carries about 5x the relative error of dq and dk (measured 0.6e-2 to 1.8e-2 at T=1000 on an H200)
-TOL = {torch.float32: 1e-4, torch.bfloat16: 1.5e-2}
+TOL = {torch.float32: 1e-4, torch.bfloat16: 1.5e-2, torch.float16: 1.5e-2}
 TOL_DG_BF16 = 2.5e-2
 NAMES = ["o", "ht", "dq", "dk", "dv", "dg", "dh0"]
 
@@ -75,6 +75,9 @@ CASES = [
     dict(shape=(1, 1000, 4, 256, 512), dtype=torch.bfloat16),
     dict(shape=(1, 1000, 1, 1024, 2048), dtype=torch.bfloat16),
     dict(shape=(1, 777, 1, 1024, 2048), dtype=torch.float32),
+    # fp16 keeps the checked launch settings and stores fp32 states (twice the shared memory of bf16's)
+    dict(shape=(1, 1000, 4, 256, 512), dtype=torch.float16),
+    dict(shape=(1, 1000, 1, 1024, 2048), dtype=torch.float16),
 ]
 
 
@@ -97,3 +100,14 @@ def test_triton_gla_matches_float64(case):
     print(case_id(case), {n: f"{e:.1e}" for n, e in errs.items()})
     bad = {n: e for n, e in errs.items() if not e <= tolerance(case["dtype"], n)}
     assert not bad, f"relative errors over tolerance: {bad}"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_triton_custom_op_opcheck(dtype):
+    """statex::gla_fwd with the Triton impl: its fake registration (the saved scores' shape and dtype,
+    ``layout.gla_score_dtype``) matches what the kernels return, and autograd is registered."""
+    from statex_dist.kernels import ops
+
+    q, k, v, gk, h0, _, _ = make_inputs(1, 200, 2, 64, 128, dtype)
+    args = [t.requires_grad_() for t in (q, k, v, gk, h0)]
+    torch.library.opcheck(ops._gla_fwd_op, (*args, None, 0.5, True, "triton"))

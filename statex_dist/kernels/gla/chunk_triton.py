@@ -24,7 +24,7 @@ from statex_dist.kernels.gla.triton_bwd import (
     gla_dstate_kernel,
     gla_dv_kernel,
 )
-from statex_dist.kernels.layout import gla_state_stride
+from statex_dist.kernels.layout import gla_score_dtype, gla_state_stride
 from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
     gla_intra_kernel,
@@ -43,44 +43,97 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-@dataclass
+# Launch settings of every kernel for bf16 inputs, per class of stored-state spacing: "large" (chunk_size > 64: the
+# default for heads of at least 512 x 512, e.g. StateX's merged 1024 x 2048 head) and "small" (chunk_size 64). Each
+# entry is the kernel's keyword arguments; BK / BV are caps, clamped to the head size, and ``rows`` (the walks'
+# tokens per matmul step) is capped at the chunk size.
+#   walk, dstate:  the forward and backward state walks; BK x BV is the fp32 slab kept on chip
+#   out, dv:       BV is the output tile, BK the step of the loop over K
+#   dqk:           dq/dk state terms; BK is the output tile (two fp32 accumulators), BV the step of the loop over V
+#   intra, intra_offdiag, dqk_offdiag: pair kernels, BK the step of the loop over K (the output tile for dqk_offdiag)
+#   dqk_intra:     pair terms inside the diagonal blocks, BK the output tile
+#   prep, dg:      BK the key tile (dg: BV the step of its loop over V); dscore: BV the step of its loop over V
+# Swept and checked on an H200 in bf16 by ``benchmarks/gla_launch_sweep.py`` (2026-11-30, calls w and x: merged head
+# fwd+bwd 7.88 -> 6.92 ms by the walks and whole-chunk kernels, -> 6.30 ms by the pair kernels, prep and dg).
+# fp16 and fp32 inputs keep ``checked_launch`` (their stored states are fp32: more shared memory per state tile).
+# To re-tune on another GPU: ``python benchmarks/gla_launch_sweep.py --out DIR``, then copy ``DIR/best.json`` here.
+LAUNCH = {
+    "large": dict(walk=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=3),
+                  dstate=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=3),
+                  out=dict(BK=64, BV=128, num_warps=8, num_stages=3),
+                  dv=dict(BK=64, BV=128, num_warps=8, num_stages=3),
+                  dqk=dict(BK=64, BV=32, num_warps=8, num_stages=4),
+                  prep=dict(BK=16, num_warps=4, num_stages=3),
+                  intra=dict(BK=64, num_warps=4, num_stages=3),
+                  intra_offdiag=dict(BK=32, num_warps=4, num_stages=3),
+                  dscore=dict(BV=64, num_warps=4, num_stages=2),
+                  dqk_offdiag=dict(BK=128, num_warps=4, num_stages=2),
+                  dqk_intra=dict(BK=64, num_warps=4, num_stages=3),
+                  dg=dict(BK=16, BV=64, num_warps=4, num_stages=3)),
+    "small": dict(walk=dict(BK=64, BV=64, rows=32, num_warps=4, num_stages=3),
+                  dstate=dict(BK=64, BV=64, rows=32, num_warps=4, num_stages=3),
+                  out=dict(BK=64, BV=128, num_warps=4, num_stages=3),
+                  dv=dict(BK=64, BV=128, num_warps=4, num_stages=3),
+                  dqk=dict(BK=64, BV=64, num_warps=8, num_stages=3),
+                  prep=dict(BK=32, num_warps=4, num_stages=3),
+                  intra=dict(BK=64, num_warps=4, num_stages=3),
+                  intra_offdiag=dict(BK=64, num_warps=4, num_stages=3),
+                  dscore=dict(BV=64, num_warps=4, num_stages=3),
+                  dqk_offdiag=dict(BK=64, num_warps=4, num_stages=3),
+                  dqk_intra=dict(BK=32, num_warps=2, num_stages=3),
+                  dg=dict(BK=32, BV=128, num_warps=4, num_stages=3)),
+}
+
+
+def checked_launch(K: int, V: int, CH: int, dtype: torch.dtype) -> dict:
+    """The settings every GPU test passed with before the launch sweep (``LAUNCH``'s layout): walks of 128 x 128
+    slabs at 8 warps for heads of at least 512 x 512 (2.95 vs 4.36 ms per merged walk at 64 x 64, H200), whole-
+    chunk tiles of 64 (chunk 64) or 32 keys at 8 warps (longer chunks), pair kernels at 4 warps. Fewer pipeline
+    stages where states are stored in fp32 (fp32 and fp16 inputs): by a count, fp16's dq/dk state-term kernel at a
+    256-token chunk needs 240 KiB of shared memory at 3 stages (an H200 has 227); the fp16 merged-head GPU test
+    failed at 3 stages and passes at 2 (2026-11-30, calls w and x)."""
+    big = K >= 512 and V >= 512
+    stages = {torch.float32: 1 if CH > 64 else 2, torch.float16: 2 if CH > 64 else 3}.get(dtype, 3)
+    walk = dict(BK=128 if big else 64, BV=128 if big else 64, rows=64, num_warps=8 if big else 4, num_stages=stages)
+    chunk = dict(BK=64 if CH <= 64 else 32, BV=64, num_warps=4 if CH <= 64 else 8, num_stages=stages)
+    pair = dict(BK=64, num_warps=4, num_stages=stages)
+    return dict(walk=walk, dstate=dict(walk), out=dict(chunk), dv=dict(chunk), dqk=dict(chunk),
+                prep=dict(BK=32, num_warps=4, num_stages=3), intra=dict(pair), intra_offdiag=dict(pair),
+                dscore=dict(BV=64, num_warps=4, num_stages=stages), dqk_offdiag=dict(pair),
+                dqk_intra=dict(pair, BK=128 if big else 64), dg=dict(BK=32, BV=64, num_warps=4, num_stages=3))
+
+
+@dataclass(frozen=True)
 class Tiles:
+    """Tiles and launch settings of one call: ``CH``, the pair kernels' row blocks, and per kernel (the keys of
+    ``LAUNCH``) its keyword arguments, from ``LAUNCH`` (bf16) or ``checked_launch`` (other dtypes), clamped to the
+    head (the walks' ``rows`` become their ``BT``)."""
+
     CH: int  # tokens per stored state
-    BT: int  # rows per block of the walks and whole-chunk kernels
-    BTI: int  # rows per block of the pair kernels (their diagonal blocks loop over columns: keep small)
-    BK: int  # key tile of the state walks
-    BV: int  # value tile of the state walks
-    BKc: int  # key tile over a whole chunk (dq/dk state terms)
-    BVc: int  # value tile over a whole chunk (output, dv)
-    warps_walk: int
-    warps_chunk: int
-    stages_chunk: int = 3
-    BTw: int = 64  # rows per matmul step of the state walks
-    stages_walk: int = 3
+    BT: int  # rows per block of the pair kernels' matmul tiles
+    BTI: int  # rows per block of the pair kernels' diagonal work (loops over columns: keep small)
+    launch: dict  # kernel name -> keyword arguments
 
     @classmethod
-    def pick(cls, K: int, V: int, CH: int, BT: int | None = None, fp32: bool = False) -> "Tiles":
+    def pick(cls, K: int, V: int, CH: int, BT: int | None = None, dtype: torch.dtype = torch.bfloat16) -> "Tiles":
         p2 = lambda n, cap: max(16, min(cap, triton.next_power_of_2(n)))  # noqa: E731
         BT = BT or min(64, CH)
         BTI = min(16, BT)
         if CH % BT or BT % BTI:
             raise ValueError(f"chunk_size {CH} must be a multiple of the block size {BT}")
-        chunk_tile = 64 if CH <= 64 else (32 if CH <= 128 else 32)
-        # fp32 tiles over a whole chunk need fewer pipeline stages to fit in 227 KiB of shared memory
-        stages = 1 if fp32 and CH > 64 else (2 if fp32 else 3)
-        # large states: 128 x 128 slabs with 8 warps measured 2.95 vs 4.36 ms per state walk (merged, H200)
-        big = K >= 512 and V >= 512
-        walk = dict(BK=p2(K, 128 if big else 64), BV=p2(V, 128 if big else 64), warps_walk=8 if big else 4,
-                    BTw=min(64, CH), stages_walk=stages)
-        # NOTE: tuning hook for benchmarks: STATEX_GLA_WALK="BK,BV,warps[,rows per step[,stages]]" of the walks
-        if os.environ.get("STATEX_GLA_WALK"):
-            bk, bv, w, *rest = (int(x) for x in os.environ["STATEX_GLA_WALK"].split(","))
-            walk = dict(BK=p2(K, bk), BV=p2(V, bv), warps_walk=w, BTw=min(rest[0], CH) if rest else walk["BTw"],
-                        stages_walk=rest[1] if len(rest) > 1 else walk["stages_walk"])
-        if CH % walk["BTw"]:
-            raise ValueError(f"chunk_size {CH} must be a multiple of the walk's rows per step {walk['BTw']}")
-        return cls(CH=CH, BT=BT, BTI=BTI, BKc=p2(K, chunk_tile), BVc=p2(V, 64),
-                   warps_chunk=4 if CH <= 64 else 8, stages_chunk=stages, **walk)
+        settings = LAUNCH["large" if CH > 64 else "small"] if dtype == torch.bfloat16 else \
+            checked_launch(K, V, CH, dtype)
+        launch = {}
+        for name, s in settings.items():
+            kw = launch[name] = dict(s)
+            for key, n in (("BK", K), ("BV", V)):
+                if key in kw:
+                    kw[key] = p2(n, kw[key])
+            if "rows" in kw:
+                kw["BT"] = min(kw.pop("rows"), CH)
+                if CH % kw["BT"]:
+                    raise ValueError(f"chunk_size {CH} must be a multiple of the {name} rows per step {kw['BT']}")
+        return cls(CH=CH, BT=BT, BTI=BTI, launch=launch)
 
 
 @dataclass
@@ -133,12 +186,12 @@ def _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC):
     tiles, pairs between BT blocks as BT x BT matmul tiles."""
     CH = t.CH
     gla_intra_kernel[(ch.num_chunks * (CH // t.BTI), t.BT // t.BTI, H)](
-        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BTI, BD=t.BT, BK=min(t.BK, 64), ELT=ELT,
-        PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+        qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BT=t.BTI, BD=t.BT, ELT=ELT, PREC=PREC,
+        **t.launch["intra"])
     if CH > t.BT:
         gla_intra_offdiag_kernel[(ch.num_chunks * (CH // t.BT), CH // t.BT, H)](
-            qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BD=t.BT, BK=min(t.BK, 64), ELT=ELT, PREC=PREC,
-            num_warps=4, num_stages=t.stages_chunk)
+            qf, kf, gc, A, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BD=t.BT, ELT=ELT, PREC=PREC,
+            **t.launch["intra_offdiag"])
 
 
 def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final, A=None):
@@ -147,7 +200,7 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     B, T, H, K = q.shape
     V = v.shape[-1]
     CH = chunk_size or gla_state_stride(K, V)
-    t = Tiles.pick(K, V, CH, block_size, fp32=q.dtype == torch.float32)
+    t = Tiles.pick(K, V, CH, block_size, q.dtype)
     ch = Chunks.build(B, T, cu_seqlens, CH, q.device)
     ELT, PREC, hdt = _dtypes(q)
     R = B * T
@@ -156,17 +209,17 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     gc = torch.empty(R, H, K, device=q.device, dtype=torch.float32)
     gl = torch.empty(ch.num_chunks, H, K, device=q.device, dtype=torch.float32)
     qd, kd = torch.empty_like(qf), torch.empty_like(kf)
-    gla_prep_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](
-        qf, kf, gf, gc, qd, kd, gl, ch.table, ch.cu, scale, H=H, K=K, CH=CH, BK=32)
+    gla_prep_kernel[(triton.cdiv(K, t.launch["prep"]["BK"]), ch.num_chunks, H)](
+        qf, kf, gf, gc, qd, kd, gl, ch.table, ch.cu, scale, H=H, K=K, CH=CH, **t.launch["prep"])
     if A is None:
-        A = torch.empty(R, H, CH, device=q.device, dtype=torch.float32)
+        A = torch.empty(R, H, CH, device=q.device, dtype=gla_score_dtype(q.dtype))
         _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC)
     h = torch.empty(ch.num_chunks, H, K, V, device=q.device, dtype=hdt)
     ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
-    gla_state_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
+    walk = t.launch["walk"]
+    gla_state_kernel[(triton.cdiv(K, walk["BK"]), triton.cdiv(V, walk["BV"]), ch.num_seqs * H)](
         kd, vf, gl, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
-        H=H, K=K, V=V, CH=CH, BT=t.BTw, BK=t.BK, BV=t.BV, USE_H0=h0 is not None, STORE_FINAL=store_final,
-        ELT=ELT, PREC=PREC, num_warps=t.warps_walk, num_stages=t.stages_walk)
+        H=H, K=K, V=V, CH=CH, USE_H0=h0 is not None, STORE_FINAL=store_final, ELT=ELT, PREC=PREC, **walk)
     return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, gl=gl, qd=qd, kd=kd, A=A, h=h,
                 ht=ht if store_final else None)
 
@@ -174,8 +227,9 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
 def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
                          chunk_size=None, block_size=None, return_scores=False):
     """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``, plus the chunk
-    score matrices ``A`` (fp32 ``[B*T, H, chunk]``) with ``return_scores``: saved for the backward, they spare
-    it the pair kernels (32 MiB per 8K tokens of a merged head against about 0.8 ms of recompute)."""
+    score matrices ``A`` (``[B*T, H, chunk]`` in ``layout.gla_score_dtype``: the dtype of the matmuls they
+    enter) with ``return_scores``: saved for the backward, they spare it the pair kernels (16 MiB per 8K tokens
+    of a merged head in bf16 against about 0.8 ms of recompute)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
@@ -183,10 +237,9 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, output_final_state)
     t, ch = s["t"], s["ch"]
     o = torch.empty(B * T, H, V, device=q.device, dtype=q.dtype)
-    gla_output_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
+    gla_output_kernel[(triton.cdiv(V, t.launch["out"]["BV"]), ch.num_chunks, H)](
         s["qd"], s["vf"], s["h"], s["A"], o, ch.table, ch.cu,
-        H=H, K=K, V=V, CH=t.CH, BT=t.BT, BK=t.BKc, BV=t.BVc, ELT=s["ELT"], PREC=s["PREC"], num_warps=t.warps_chunk,
-        num_stages=t.stages_chunk)
+        H=H, K=K, V=V, CH=t.CH, BT=t.BT, ELT=s["ELT"], PREC=s["PREC"], **t.launch["out"])
     if return_scores:
         return o.view(B, T, H, V), s["ht"], s["A"]
     return o.view(B, T, H, V), s["ht"]
@@ -208,46 +261,44 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
     dh = torch.empty_like(s["h"])
     dh0 = torch.empty(ch.num_seqs, H, K, V, device=dev, dtype=torch.float32) if h0 is not None else None
     dht_c = dht.float().contiguous() if dht is not None else None
-    gla_dstate_kernel[(triton.cdiv(K, t.BK), triton.cdiv(V, t.BV), ch.num_seqs * H)](
+    ds = t.launch["dstate"]
+    gla_dstate_kernel[(triton.cdiv(K, ds["BK"]), triton.cdiv(V, ds["BV"]), ch.num_seqs * H)](
         s["qd"], dof, s["gl"], dh, dht_c if dht_c is not None else dh, dh0 if dh0 is not None else dh,
-        ch.cu, ch.offsets, H=H, K=K, V=V, CH=t.CH, BT=t.BTw, BK=t.BK, BV=t.BV,
-        USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT, PREC=PREC, num_warps=t.warps_walk,
-        num_stages=t.stages_walk)
+        ch.cu, ch.offsets, H=H, K=K, V=V, CH=t.CH, USE_DHT=dht is not None, STORE_DH0=h0 is not None, ELT=ELT,
+        PREC=PREC, **ds)
 
     dA = torch.empty(R, H, t.CH, device=dev, dtype=torch.float32)
     gla_dscore_kernel[(ch.num_chunks * NB, NB, H)](
-        dof, s["vf"], dA, ch.table, ch.cu, scale, H=H, V=V, CH=t.CH, BT=t.BT, BV=min(t.BV, 64),
-        ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+        dof, s["vf"], dA, ch.table, ch.cu, scale, H=H, V=V, CH=t.CH, BT=t.BT, ELT=ELT, PREC=PREC,
+        **t.launch["dscore"])
 
     dv = torch.empty(R, H, V, device=dev, dtype=v.dtype)
-    gla_dv_kernel[(triton.cdiv(V, t.BVc), ch.num_chunks, H)](
-        s["kd"], dof, dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT,
-        BK=t.BKc, BV=t.BVc, ELT=ELT, PREC=PREC, num_warps=t.warps_chunk, num_stages=t.stages_chunk)
+    gla_dv_kernel[(triton.cdiv(V, t.launch["dv"]["BV"]), ch.num_chunks, H)](
+        s["kd"], dof, dh, s["A"], dv, ch.table, ch.cu, H=H, K=K, V=V, CH=t.CH, BT=t.BT, ELT=ELT, PREC=PREC,
+        **t.launch["dv"])
 
     dq32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
     dk32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
-    gla_dqk_inter_kernel[(triton.cdiv(K, t.BKc), ch.num_chunks, H)](
-        s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH,
-        BK=t.BKc, BV=min(t.BVc, 64), ELT=ELT, PREC=PREC, num_warps=t.warps_chunk,
-        num_stages=t.stages_chunk)
+    gla_dqk_inter_kernel[(triton.cdiv(K, t.launch["dqk"]["BK"]), ch.num_chunks, H)](
+        s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH, ELT=ELT,
+        PREC=PREC, **t.launch["dqk"])
 
     if t.CH > t.BT:
-        BKo = min(t.BK, 64)
-        gla_dqk_offdiag_kernel[(triton.cdiv(K, BKo), ch.num_chunks * NB, H)](
-            s["qf"], s["kf"], s["gc"], dA, dq32, dk32, ch.table, ch.cu, H=H, K=K, CH=t.CH, BD=t.BT, BK=BKo,
-            ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+        gla_dqk_offdiag_kernel[(triton.cdiv(K, t.launch["dqk_offdiag"]["BK"]), ch.num_chunks * NB, H)](
+            s["qf"], s["kf"], s["gc"], dA, dq32, dk32, ch.table, ch.cu, H=H, K=K, CH=t.CH, BD=t.BT, ELT=ELT,
+            PREC=PREC, **t.launch["dqk_offdiag"])
     dq = torch.empty(R, H, K, device=dev, dtype=q.dtype)
     dk = torch.empty(R, H, K, device=dev, dtype=k.dtype)
     dG = dq32  # each program reads its rows of dq32 before writing dG there
-    gla_dqk_intra_kernel[(triton.cdiv(K, t.BK), ch.num_chunks * NBI, H)](
+    gla_dqk_intra_kernel[(triton.cdiv(K, t.launch["dqk_intra"]["BK"]), ch.num_chunks * NBI, H)](
         s["qf"], s["kf"], s["gc"], dA, dq32, dk32, dq, dk, dG, ch.table, ch.cu, H=H, K=K, CH=t.CH, BT=t.BTI,
-        BD=t.BT, BK=t.BK, ELT=ELT, PREC=PREC, num_warps=4, num_stages=t.stages_chunk)
+        BD=t.BT, ELT=ELT, PREC=PREC, **t.launch["dqk_intra"])
 
     dg = torch.empty(R, H, K, device=dev, dtype=gk.dtype)
     carry = (dht_c * s["ht"]).sum(-1).contiguous() if dht is not None else None
-    gla_dg_kernel[(triton.cdiv(K, 32), ch.num_chunks, H)](
+    gla_dg_kernel[(triton.cdiv(K, t.launch["dg"]["BK"]), ch.num_chunks, H)](
         dG, s["h"], dh, carry if carry is not None else dG, dg, ch.table, ch.cu, ch.offsets, H=H, K=K, V=V,
-        CH=t.CH, BK=32, BV=min(t.BVc, 64), USE_CARRY=carry is not None, num_warps=4)
+        CH=t.CH, USE_CARRY=carry is not None, **t.launch["dg"])
     shape = (B, T, H)
     return (dq.view(*shape, K), dk.view(*shape, K), dv.view(*shape, V), dg.view(*shape, K), dh0)
 

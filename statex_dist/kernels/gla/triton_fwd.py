@@ -96,7 +96,8 @@ def _decayed_pair_tile(q, k, gc, rows, cols, rmask, cmask, g_ref_row, i_h, H: tl
 def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
                      H: tl.constexpr, K: tl.constexpr, CH: tl.constexpr, BT: tl.constexpr, BD: tl.constexpr,
                      BK: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
-    # A: [R, H, CH] fp32; row t holds its scores against every token of its chunk (zeros where j > t).
+    # A: [R, H, CH] (layout.gla_score_dtype: bf16 for bf16 inputs); row t holds its scores against every token of
+    # its chunk (zeros where j > t).
     # This kernel writes the BT x BT tiles inside the BD x BD diagonal blocks (gla_intra_offdiag_kernel the
     # rest): tiles below the diagonal through the reference row just before the row block, diagonal tiles
     # exactly per column.
@@ -129,8 +130,8 @@ def gla_intra_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
                 s = tl.where(t_idx >= jj, s, 0.0)
                 acc += tl.where(t_idx[None, :] == jj, s[:, None], 0.0)
     acc = acc * scale
-    tl.store(A + (rows[:, None] * H + i_h) * CH + (i_j * BT + tl.arange(0, BT))[None, :], acc,
-             mask=rmask[:, None])
+    tl.store(A + (rows[:, None] * H + i_h) * CH + (i_j * BT + tl.arange(0, BT))[None, :],
+             acc.to(A.dtype.element_ty), mask=rmask[:, None])
 
 
 @triton.jit
@@ -149,8 +150,8 @@ def gla_intra_offdiag_kernel(q, k, gc, A, chunk_table, cu_seqlens, scale,
     if i_j < i_b:
         acc += _decayed_pair_tile(q, k, gc, rows, cols, rmask, cols < eos, row0 - 1, i_h, H, K, BD, BD, BK, ELT,
                                   PREC)
-    tl.store(A + (rows[:, None] * H + i_h) * CH + (i_j * BD + tl.arange(0, BD))[None, :], acc * scale,
-             mask=rmask[:, None])
+    tl.store(A + (rows[:, None] * H + i_h) * CH + (i_j * BD + tl.arange(0, BD))[None, :],
+             (acc * scale).to(A.dtype.element_ty), mask=rmask[:, None])
 
 
 @triton.jit

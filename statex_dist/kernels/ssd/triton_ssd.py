@@ -59,7 +59,9 @@ MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 # Launch settings per kernel (warps, software-pipeline stages (None: Triton's default), state columns per matmul
 # step; for the walk also the heads per program, see _launch) for 16-bit inputs with head_dim tiles of 64 or
 # more: the best per kernel of a sweep on an H200 at the Mamba2-1.3B layer shape
-# (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512; heads > 1 not swept yet).
+# (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512). Walks of 2 or 4 heads per
+# program (eighth round, call y) were right but 7.5x to 11.7x slower than 1 head per program, at every warps and
+# stages setting tried; why was not measured.
 LAUNCH = {
     "walk": dict(num_warps=4, num_stages=2, block_n=64, heads=1),
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
