@@ -1,16 +1,14 @@
 """Launch settings of our Triton SSD kernels (``triton_ssd.LAUNCH``: warps, pipeline stages and d_state columns
-per matmul step, per kernel, and the heads per program of the state walk), swept on the GPU at the Mamba2-1.3B
-layer shape (b=4, T=4096, H=64, P=64, G=1; d_state 128 and 512; bf16).
+per matmul step, per kernel), swept on the GPU at the Mamba2-1.3B layer shape (b=4, T=4096, H=64, P=64, G=1;
+d_state 128 and 512; bf16).
 
-Each setting runs in its own process (a miscompiled setting can poison a CUDA context). A setting is a whole
-``LAUNCH`` dict, in this order (the sweep stops at its time budget, about 25-40 s per setting): the current
-``LAUNCH`` (the reference), then walk-only settings (2 or 4 heads per walk program at 4 or 8 warps, 2 or Triton's
-default stages; the other kernels at ``LAUNCH``), then one (warps, stages, block_n) for all four kernels. A
+Each setting runs in its own process (``launch_sweep``: a miscompiled setting can poison a CUDA context). A
+setting is a whole ``LAUNCH`` dict, in this order (the sweep stops at its time budget, about 25-40 s per
+setting): the current ``LAUNCH`` (the reference), then one (warps, stages, block_n) for all four kernels. A
 process checks y and every gradient against float64 at (b=1, T=512) and times one fwd+bwd per kernel
 (torch.profiler) and as a whole. The kernels are independent, so the best setting is picked per kernel: the least
 time at d_state 128 + 512 among the settings that passed, and that combination is run once more as a whole.
-Writes ``ssd_launch.md`` (the table), ``best.json`` (a ``LAUNCH`` dict; its walk entry carries ``heads``) and
-``rows.json`` to ``--out``.
+Writes ``ssd_launch.md`` (the table), ``best.json`` (a ``LAUNCH`` dict) and ``rows.json`` to ``--out``.
 
     python benchmarks/ssd_launch_sweep.py --out DIR [--budget-s 240]       the sweep
     python benchmarks/ssd_launch_sweep.py --apply DIR/best.json pytest ARGS...   pytest under that LAUNCH
@@ -25,11 +23,8 @@ from launch_sweep import cli
 KERNELS = {"walk": "ssd_state_walk_kernel", "scan": "ssd_chunk_scan_kernel", "dx": "ssd_bwd_dx_kernel",
            "dbc": "ssd_bwd_dbc_kernel"}
 STATES = (128, 512)
-# the walk alone: (heads, warps, stages (None: Triton's default)), most likely first. ptxas (sm_90a, d_state 512,
-# bf16) spills nothing at 8 warps with 2 heads, about 100 bytes at 8 warps with 4 heads and 240 bytes at 4 warps
-# with 2 (the walk at LAUNCH, 1 head at 4 warps, spills 68), and about 5 KB at 4 warps with 4 heads
-WALK = [(2, 8, 2), (4, 8, 2), (2, 4, 2), (2, 8, None), (4, 8, None), (2, 4, None), (4, 4, 2), (4, 4, None)]
-# all four kernels: (warps, stages, block_n), most likely first (swept 2026-11-30: LAUNCH holds the best)
+# all four kernels: (warps, stages (None: Triton's default), block_n), most likely first (swept 2026-11-30: LAUNCH
+# holds the best). Walks of 2 and 4 heads per program were swept in the eighth round and removed (7.5x-11.7x slower).
 UNIFORM = [(w, s, bn) for bn in (64, 32, 128) for w in (4, 8) for s in (None, 2, 1)]
 TOL_BF16 = 2.5e-2
 
@@ -42,15 +37,10 @@ def settings() -> list[tuple[str, dict]]:
     """``(name, LAUNCH dict)`` per setting, in the order they run."""
     from statex_dist.kernels.ssd.triton_ssd import LAUNCH
 
-    current = {k: dict(LAUNCH[k]) for k in KERNELS}
-    out = [("LAUNCH", current)]
-    for heads, warps, stages in WALK:
-        walk = dict(current["walk"], num_warps=warps, num_stages=stages, heads=heads)
-        out.append((f"walk h{heads} w{warps} {_stages(stages)} (others LAUNCH)", dict(current, walk=walk)))
+    out = [("LAUNCH", {k: dict(LAUNCH[k]) for k in KERNELS})]
     for warps, stages, block_n in UNIFORM:
-        launch = {k: dict(num_warps=warps, num_stages=stages, block_n=block_n) for k in KERNELS}
-        launch["walk"]["heads"] = 1
-        out.append((f"w{warps} {_stages(stages)} bn{block_n}", launch))
+        out.append((f"w{warps} {_stages(stages)} bn{block_n}",
+                    {k: dict(num_warps=warps, num_stages=stages, block_n=block_n) for k in KERNELS}))
     return out
 
 
@@ -107,8 +97,8 @@ def _set_launch(launch: dict) -> None:
 
 def _plan():
     header = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
-              "Each setting is a whole LAUNCH (walk-only rows keep LAUNCH for the other kernels); err = worst "
-              "relative error of y and the gradients against float64 at b=1, T=512."]
+              "Each setting is a whole LAUNCH; err = worst relative error of y and the gradients against float64 at "
+              "b=1, T=512."]
     # per kernel, the least time at d_state 128 + 512 among the settings that passed
     columns = {(k,): [f"{k}{N}" for N in STATES] for k in KERNELS}
     return settings(), columns, header, _table, "ssd_launch.md"

@@ -4,7 +4,7 @@ chunked SSD in float64.
 Run by test_ssd_triton_interpret.py in fresh processes (the interpreter is chosen when the kernels are
 decorated, so it must be set before they are imported): ``interpret_ssd_cases.py [NAME,...]`` runs the named
 cases (default: all, plus ``custom-op``) and prints one line ``RESULTS {case: {"err": {tensor: relative
-error}, "tol": tolerance, "dtype_errors": [...], "walk_heads": [the heads per program its walks ran with]}}``.
+error}, "tol": tolerance, "dtype_errors": [...]}}``.
 
 The interpreter costs about 1 s per 64-token chunk for a forward + backward at these widths.
 """
@@ -37,11 +37,6 @@ CASES = {
     "L128-b1-T150-H2-P16-G1-N32-fp32": (1, 150, 2, 16, 1, 32, {"chunk": 128}),
     # the earlier path through the GLA kernels (ssd/triton_gla.py), still registered as impl "triton_gla"
     "via-gla-b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {"via_gla": True}),
-    # state walks owning 2 / 4 heads per program ("heads" in LAUNCH["walk"], set for the case): two groups of
-    # 4 heads with initial states, packed sequences of up to 2 chunks, and 2 rows of 3 chunks with N = 80 (two
-    # masked state-column blocks); the mild decay lets each chunk's state reach the next chunk's outputs
-    "heads2-b1-T150-H8-P16-G2-N32-packed": (1, 150, 8, 16, 2, 32, {"cu": [0, 100, 101, 150], "heads": 2}),
-    "heads4-b2-T130-H8-P16-G2-N80-states": (2, 130, 8, 16, 2, 80, {"heads": 4}),
 }
 NAMES = ["y", "ht", "dx", "ddt", "dA", "dB", "dC", "dh0"]
 
@@ -81,33 +76,18 @@ def run_case(b, T, H, P, G, N, extra):
     ref = [y_r, ht_r] + [None if t is None else next(ref_grads) for t in ref_in]
 
     fwd, bwd = (ssd_fwd_via_gla, ssd_bwd_via_gla) if extra.get("via_gla") else (ssd_fwd_triton, ssd_bwd_triton)
-    saved = triton_ssd.CHUNK, triton_ssd.LAUNCH, triton_ssd.LAUNCH_CHECKED, triton_ssd._launch
     triton_ssd.CHUNK = extra.get("chunk", 64)
-    if "heads" in extra:  # both tables: which one applies depends on the dtype and the head_dim tile
-        triton_ssd.LAUNCH, triton_ssd.LAUNCH_CHECKED = (
-            {k: dict(v, heads=extra["heads"]) if k == "walk" else v for k, v in table.items()}
-            for table in (triton_ssd.LAUNCH, triton_ssd.LAUNCH_CHECKED))
-    walk_heads = []
-
-    def launch(kernel, *args, **kw):  # records the heads each walk launch gets
-        BN, opts = saved[3](kernel, *args, **kw)
-        if kernel == "walk":
-            walk_heads.append(opts["HEADS"])
-        return BN, opts
-
-    triton_ssd._launch = launch
     try:
         y, ht = fwd(*ins[:5], 64, ins[5], not no_state, cu)
         grads = bwd(dy.to(y.dtype), None if dht is None else dht.float(), *ins[:5], 64, ins[5], cu)
     finally:
-        triton_ssd.CHUNK, triton_ssd.LAUNCH, triton_ssd.LAUNCH_CHECKED, triton_ssd._launch = saved
+        triton_ssd.CHUNK = 64
     got = [y, ht, *grads]
     dtype_errors = _dtype_errors(grads, ins)
     if y.dtype != ins[0].dtype or y.shape != ins[0].shape:
         dtype_errors.append(f"y: {tuple(y.shape)} {y.dtype}")
     return {"err": {n: rel_err(a, r) for n, a, r in zip(NAMES, got, ref) if a is not None and r is not None},
-            "tol": TOL_BF16 if extra.get("bf16") else TOL_FP32, "dtype_errors": dtype_errors,
-            "walk_heads": sorted(set(walk_heads))}
+            "tol": TOL_BF16 if extra.get("bf16") else TOL_FP32, "dtype_errors": dtype_errors}
 
 
 def run_custom_op():

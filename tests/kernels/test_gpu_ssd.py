@@ -26,39 +26,15 @@ CASES = [
     (2, 40, 32, 16, 1, 16, None, torch.float32),
     (1, 64, 32, 16, 1, 64, None, torch.bfloat16),
 ]
-# the state walk with 2 or 4 heads per program (LAUNCH["walk"]["heads"], forced): two groups of 4 heads, packed
-# sequences with initial states, and a plain batch
-HEADS_CASES = [
-    (1, 400, 8, 64, 2, 512, [0, 1, 130, 400], torch.bfloat16),
-    (2, 257, 8, 64, 2, 128, None, torch.bfloat16),
-]
-
-
-def case_id(c):
-    return f"b{c[0]}-T{c[1]}-H{c[2]}-N{c[5]}-{str(c[7])[6:]}" + ("-packed" if c[6] else "")
 
 
 def poison_allocator(nbytes: int = 1 << 30) -> None:
     torch.empty(nbytes // 4, device="cuda", dtype=torch.float32).fill_(float("nan"))
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"b{c[0]}-T{c[1]}-H{c[2]}-N{c[5]}-{str(c[7])[6:]}"
+                         + ("-packed" if c[6] else ""))
 def test_triton_ssd_matches_float64(case):
-    check_against_float64(case)
-
-
-@pytest.mark.parametrize("heads", [2, 4])
-@pytest.mark.parametrize("case", HEADS_CASES, ids=case_id)
-def test_triton_ssd_multi_head_walk_matches_float64(case, heads, monkeypatch):
-    from statex_dist.kernels.ssd import triton_ssd
-
-    monkeypatch.setitem(triton_ssd.LAUNCH, "walk", dict(triton_ssd.LAUNCH["walk"], heads=heads))
-    b, T, H, P, G, N, cu, dtype = case
-    assert triton_ssd._launch("walk", P, N, dtype, P, H, G)[1]["HEADS"] == heads
-    check_against_float64(case)
-
-
-def check_against_float64(case):
     from statex_dist.kernels.ssd.triton_ssd import ssd_bwd_triton, ssd_fwd_triton
 
     b, T, H, P, G, N, cu, dtype = case

@@ -13,9 +13,7 @@ Kernels (one launch each; every tensor stays in its natural size, nothing is bro
   registers and walks the chunks in order (reverse for the backward): writes the state entering each chunk (the
   gradient leaving it), then adds ``sum_l w_l X_l^T Y_l`` over the chunk's rows (forward: X = x,
   w = dt exp(e - s), Y = B; backward: X = dy, w = exp(s), Y = C), restarting at sequence starts from the
-  initial state (the final-state gradient) and writing the final state (the initial-state gradient). One
-  program may own the blocks of ``heads`` consecutive heads of a group as one ``[heads P, N]`` tile
-  (``LAUNCH["walk"]``), so the group's Y is read once per chunk for all of them;
+  initial state (the final-state gradient) and writing the final state (the initial-state gradient);
 - ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C,
   and Mamba2's skip ``D_h x`` added in fp32 when given;
 - ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt``, the log-decay gradient ``da`` (and ``dD``);
@@ -57,22 +55,20 @@ CHUNK = 64  # tokens per chunk for 16-bit inputs (the [L, L] score tiles live in
 # most 64: at 128 their kernels need 263,168 bytes of shared memory, more than an H200 has (232,448)
 MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 # Launch settings per kernel (warps, software-pipeline stages (None: Triton's default), state columns per matmul
-# step; for the walk also the heads per program, see _launch) for 16-bit inputs with head_dim tiles of 64 or
-# more: the best per kernel of a sweep on an H200 at the Mamba2-1.3B layer shape
-# (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512). Walks of 2 or 4 heads per
-# program (eighth round, call y) were right but 7.5x to 11.7x slower than 1 head per program, at every warps and
-# stages setting tried; why was not measured.
+# step) for 16-bit inputs with head_dim tiles of 64 or more: the best per kernel of a sweep on an H200 at the
+# Mamba2-1.3B layer shape (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512).
+# Tried and removed: walks of 2 or 4 heads per program (one read of the group's B/C per chunk for all of them)
+# were right but 7.5x to 11.7x slower on an H200 at every warps/stages setting tried (2026-11-30, eighth round).
 LAUNCH = {
-    "walk": dict(num_warps=4, num_stages=2, block_n=64, heads=1),
+    "walk": dict(num_warps=4, num_stages=2, block_n=64),
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
     "dx": dict(num_warps=4, num_stages=None, block_n=64),
     "dbc": dict(num_warps=4, num_stages=2, block_n=64),
 }
 # fp32 inputs and narrower head_dim tiles keep the settings the GPU tests passed before that sweep (under the
-# tuned ones, the fp32 d_state-512 test case did not finish within its 60 s); a walk of 4 fp32 heads of P = 64
-# at Triton's default stages would need 360 KiB of shared memory (compiled for sm_90a), more than an H200 has
+# tuned ones, the fp32 d_state-512 test case did not finish within its 60 s)
 LAUNCH_CHECKED = {
-    "walk": dict(num_warps=4, num_stages=None, block_n=64, heads=1),
+    "walk": dict(num_warps=4, num_stages=None, block_n=64),
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
     "dx": dict(num_warps=8, num_stages=None, block_n=64),
     "dbc": dict(num_warps=8, num_stages=None, block_n=64),
@@ -82,29 +78,17 @@ LAUNCH_CHECKED = {
 @triton.jit(do_not_specialize=["T", "NC"])
 def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                          ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr,
-                          HEADS: tl.constexpr):
-    # A [HEADS * BP, BN] block of one row's state stays in registers while the chunks are walked in order
-    # (reverse for the backward): row j of the tile is head i_h0 + j // BP (HEADS consecutive heads of one group,
-    # which share the chunk's Y), p = j % BP. OUT[r, c, h] gets the state entering chunk c, then
-    # S <- DECAY[c, h] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment is written or read
-    # back. Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
+                          ELT: tl.constexpr, PREC: tl.constexpr, HAS_INIT: tl.constexpr, REVERSE: tl.constexpr):
+    # A [BP, BN] block of one row's and head's state stays in registers while the chunks are walked in order
+    # (reverse for the backward). OUT[r, c, h] gets the state entering chunk c, then
+    # S <- DECAY[c] S + sum_l X_l^T W_l Y_l over the chunk's rows; no per-chunk increment is written or read back.
+    # Sequence changes (SEQ) write FINAL[previous] and restart from INIT[its own].
     i_pn, i_rh = tl.program_id(0), tl.program_id(1)
     NBN: tl.constexpr = (N + BN - 1) // BN
-    HT: tl.constexpr = H // HEADS  # head tiles per row
     i_p, i_n = i_pn // NBN, i_pn % NBN
-    i_r, i_h0 = i_rh // HT, (i_rh % HT) * HEADS
-    i_g = i_h0 // (H // G)
-    if HEADS == 1:  # one head: scalar head offsets
-        hr = i_h0
-        hc = i_h0
-        p = i_p * BP + tl.arange(0, BP)
-    else:  # each tile row's (hr) and X column's (hc) own head
-        j = tl.arange(0, HEADS * BP)
-        hj = i_h0 + j // BP
-        hr = hj[:, None]
-        hc = hj[None, :]
-        p = i_p * BP + j % BP
+    i_r, i_h = i_rh // H, i_rh % H
+    i_g = i_h // (H // G)
+    p = i_p * BP + tl.arange(0, BP)
     n = i_n * BN + tl.arange(0, BN)
     pm, nm = p < P, n < N
     pn = p[:, None] * N + n[None, :]
@@ -113,9 +97,9 @@ def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, 
         prev = tl.load(SEQ + i_r * NC + NC - 1)
     else:
         prev = tl.load(SEQ + i_r * NC)
-    S = tl.zeros([HEADS * BP, BN], dtype=tl.float32)
+    S = tl.zeros([BP, BN], dtype=tl.float32)
     if HAS_INIT:
-        S = tl.load(INIT + (prev * H + hr).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
+        S = tl.load(INIT + (prev * H + i_h).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
     for k in range(0, NC):
         if REVERSE:
             c = NC - 1 - k
@@ -123,21 +107,18 @@ def ssd_state_walk_kernel(X, W, Y, DECAY, SEQ, INIT, FINAL, OUT, T, NC, SX, SY, 
             c = k
         sq = tl.load(SEQ + i_r * NC + c)
         if sq != prev:
-            tl.store(FINAL + (prev * H + hr).to(tl.int64) * P * N + pn, S, mask=pnm)
-            S = tl.zeros([HEADS * BP, BN], dtype=tl.float32)
+            tl.store(FINAL + (prev * H + i_h).to(tl.int64) * P * N + pn, S, mask=pnm)
+            S = tl.zeros([BP, BN], dtype=tl.float32)
             if HAS_INIT:
-                S = tl.load(INIT + (sq * H + hr).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
+                S = tl.load(INIT + (sq * H + i_h).to(tl.int64) * P * N + pn, mask=pnm, other=0.0).to(tl.float32)
             prev = sq
-        tl.store(OUT + ((i_r * NC + c) * H + hr).to(tl.int64) * P * N + pn, S.to(OUT.dtype.element_ty), mask=pnm)
+        tl.store(OUT + ((i_r * NC + c) * H + i_h).to(tl.int64) * P * N + pn, S.to(OUT.dtype.element_ty), mask=pnm)
         rows = (i_r * T + c * L + tl.arange(0, L)).to(tl.int64)
-        x = tl.load(X + rows[:, None] * SX + hc * P + p[None, :], mask=pm[None, :], other=0.0)
-        if HEADS == 1:
-            w = tl.load(W + rows * H + i_h0)[:, None]
-        else:
-            w = tl.load(W + rows[:, None] * H + hc)
+        x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
+        w = tl.load(W + rows * H + i_h)
         y = tl.load(Y + rows[:, None] * SY + i_g * N + n[None, :], mask=nm[None, :], other=0.0)
-        S = tl.load(DECAY + (i_r * NC + c) * H + hr) * S + _mm(tl.trans(x.to(tl.float32) * w), y, ELT, PREC)
-    tl.store(FINAL + (prev * H + hr).to(tl.int64) * P * N + pn, S, mask=pnm)
+        S = tl.load(DECAY + (i_r * NC + c) * H + i_h) * S + _mm(tl.trans(x.to(tl.float32) * w[:, None]), y, ELT, PREC)
+    tl.store(FINAL + (prev * H + i_h).to(tl.int64) * P * N + pn, S, mask=pnm)
 
 
 @triton.jit
@@ -293,24 +274,17 @@ def _block(n: int) -> int:
     return max(16, triton.next_power_of_2(n))
 
 
-def _launch(kernel: str, BP: int, N: int, dtype: torch.dtype, P: int = 0, H: int = 1,
-            G: int = 1) -> tuple[int, dict]:
+def _launch(kernel: str, BP: int, N: int, dtype: torch.dtype) -> tuple[int, dict]:
     """``(BN, launch options)`` of one kernel: ``LAUNCH`` for 16-bit inputs with head_dim tiles of 64 or more,
     else ``LAUNCH_CHECKED``. With 4 warps and a 16-wide head_dim tile (the GPU demo's Mamba2: P = 16) the output
     kernel produced a NaN and then illegal memory accesses under Triton 3.6 on an H200 (2026-11-30), the known
     class of Hopper wgmma miscompiles for kernels with several dots and a narrow tile at 4 warps
     (triton-lang/triton #10486, #11366), so tiles under 64 run at 8 warps (the walk, with one dot, ran right at
-    4). The walk's options also carry ``HEADS``, the heads per program: the configured ``heads`` (a power of
-    two) where whole tiles of that many heads fit in one group (``H // G`` a multiple of it) and the head_dim
-    tile is all of P (``BP == P``: their x columns are one contiguous slab), else 1."""
+    4)."""
     cfg = (LAUNCH if BP >= 64 and dtype != torch.float32 else LAUNCH_CHECKED)[kernel]
     opts = dict(num_warps=cfg["num_warps"] if BP >= 64 or kernel == "walk" else 8)
     if cfg["num_stages"] is not None:
         opts["num_stages"] = cfg["num_stages"]
-    if kernel == "walk":
-        heads = cfg.get("heads", 1)
-        ok = heads > 0 and (heads & (heads - 1)) == 0 and BP == P and H % heads == 0 and (H // G) % heads == 0
-        opts["HEADS"] = heads if ok else 1
     return min(cfg["block_n"], _block(N)), opts
 
 
@@ -369,8 +343,8 @@ class _Chunks:
         state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows, in one walk."""
         out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
         final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=X.device, dtype=torch.float32)
-        BN, opts = _launch("walk", self.BP, self.N, self.dtype, self.P, self.H, self.G)
-        grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, BN), self.R * self.H // opts["HEADS"])
+        BN, opts = _launch("walk", self.BP, self.N, self.dtype)
+        grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, BN), self.R * self.H)
         ssd_state_walk_kernel[grid](X, W.contiguous(), Y, self.decay, self.seq,
                                     init.contiguous() if init is not None else out, final, out, self.Tp, self.NC,
                                     sx, sy, BP=self.BP, BN=BN, HAS_INIT=init is not None, REVERSE=reverse,
