@@ -4,7 +4,13 @@
 #   note MSG     a timestamped line in $RES/steps.log (and on stdout),
 #   lim S        S, or less where the deadline leaves less (minus 10 s for packing), at least 1,
 #   warm_triton_cache   puts Triton's cache, autotuning results included, in work/triton_cache (an ignored folder of
-#                the working tree that a warm machine keeps between calls) and logs its size;
+#                the working tree that a warm machine keeps between calls), adds the autotuning results kept in
+#                the repository (benchmarks/triton_autotune/*.tgz) and logs its size;
+#   save_autotune NAME  packs every autotuning result in that cache (*.autotune.json: fla's kernels autotune with
+#                cache_results) into $OUT/NAME.tgz; committed to benchmarks/triton_autotune/, it spares a fresh
+#                machine the tuning (fla's GLA-1.3B first step: 444 s), leaving it only the compiles. A result is
+#                used only where Triton's own key matches: same Triton build and GPU backend, kernel source, tuning
+#                key (shapes, dtypes) and configs;
 #   pack         copies the tables (*.md, named after their folders) to $OUT and the rest of $RES (without
 #                weights, data or checkpoints) into $OUT/results.tgz; every script calls it at the end.
 set -uo pipefail
@@ -20,7 +26,15 @@ lim() { local l=$((DEADLINE - SECONDS - 10)); l=$((l < $1 ? l : $1)); echo $((l 
 warm_triton_cache() {
   export TRITON_CACHE_DIR=$PWD/work/triton_cache
   mkdir -p "$TRITON_CACHE_DIR"
-  du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
+  local f
+  for f in benchmarks/triton_autotune/*.tgz; do
+    [ -f "$f" ] && tar xzf "$f" -C "$TRITON_CACHE_DIR"
+  done
+  note "Triton cache $(du -sh "$TRITON_CACHE_DIR" | cut -f1), $(find "$TRITON_CACHE_DIR" -name '*.autotune.json' | wc -l) autotuning results"
+}
+save_autotune() {
+  (cd "$TRITON_CACHE_DIR" && find . -name '*.autotune.json' -print0 | tar czf "$OUT/${1:?save_autotune NAME}.tgz" --null -T -)
+  note "saved $(tar tzf "$OUT/$1.tgz" | grep -c autotune.json) autotuning results to $1.tgz"
 }
 pack() {
   local f rel

@@ -25,5 +25,6 @@ timeout "$(lim 590)" $PY benchmarks/gpu_e2e.py "${args[@]}" --steps 4 --warmup 2
   --out "$RES/e2e/$PHASE.md" > "$RES/e2e/log_$PHASE" 2>&1
 note "phase $PHASE (${args[*]}) exit $?"
 du -sh "$TRITON_CACHE_DIR" | tee -a "$RES/steps.log"
+save_autotune fla_anchor_autotune
 pack
 cat "$RES/steps.log"

@@ -16,5 +16,6 @@ timeout "$(lim 590)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections t
   > "$RES/kernels/log" 2>&1
 note "ours and fla's chunk_gla (fla: ${WITH_FLA:-all}) exit $?"
 grep "time {" "$RES/kernels/log" | tee -a "$RES/steps.log"
+save_autotune fla_kernels_autotune
 pack
 cat "$RES/steps.log"
