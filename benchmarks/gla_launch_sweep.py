@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 
-from launch_sweep import cli
+from launch_sweep import Plan, cli
 
 KERNELS = {"walk": "gla_state_kernel", "dstate": "gla_dstate_kernel", "out": "gla_output_kernel",
            "dv": "gla_dv_kernel", "dqk": "gla_dqk_inter_kernel", "prep": "gla_prep_kernel",
@@ -138,22 +138,13 @@ def run_one(launch: dict) -> dict:
     return out
 
 
-def _table(rows: list[dict]) -> str:
-    from kernels import _md
-
-    cols = ["setting", "ok", "err_large", "err_small"] + [f"{c}_{k}" for c in SHAPES for k in KERNELS] \
-        + [f"{c}_total" for c in SHAPES] + ["error"]
-    fmt = {c: (lambda v: f"{v:.1e}") for c in ("err_large", "err_small")}
-    return _md([{c: fmt.get(c, str)(r[c]) if r.get(c) is not None else "" for c in cols} for r in rows])
-
-
 def _set_launch(launch: dict) -> None:
     from statex_dist.kernels.gla import chunk_triton
 
     chunk_triton.LAUNCH = launch
 
 
-def _plan():
+def _plan() -> Plan:
     header = ["# GLA launch sweep (fwd+bwd ms per kernel, bf16, B=4, T=8192; large: H=1, K=1024, V=2048; small: "
               "H=4, K=256, V=512)", "",
               "Setting i gives each kernel its i-th candidate (rows.json has them); err = worst relative error "
@@ -162,7 +153,8 @@ def _plan():
     # the kernels between 64-row blocks run only for chunks longer than 64 (class "large")
     columns = {(c, k): [f"{c}_{k}"] for c in SHAPES for k in KERNELS
                if c == "large" or k not in ("intra_offdiag", "dqk_offdiag")}
-    return settings(), columns, header, _table, "gla_launch.md"
+    return Plan(settings(), columns, header, "gla_launch.md", [f"err_{c}" for c in SHAPES],
+                [f"{c}_{k}" for c in SHAPES for k in KERNELS] + [f"{c}_total" for c in SHAPES])
 
 
 if __name__ == "__main__":

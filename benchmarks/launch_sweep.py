@@ -14,6 +14,7 @@ import runpy
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 
 def child(script: str, launch: dict, timeout: float) -> dict:
@@ -61,29 +62,47 @@ def best_entries(rows: list[dict], columns: dict[tuple, list[str]], base: dict) 
     return best
 
 
-def sweep(script: str, todo: list[tuple[str, dict]], columns: dict[tuple, list[str]], budget_s: float, out_dir: str,
-          header: list[str], table, md_name: str) -> None:
-    """Run ``todo`` (``run_settings``), pick the best entries (``best_entries(rows, columns, todo[0]'s launch)``),
-    run their combination once more; write ``md_name`` (``header``, then ``table(rows)``), ``best.json`` and
-    ``rows.json`` to ``out_dir``."""
+@dataclass
+class Plan:
+    """What a sweep script sweeps: ``todo`` (name, launch) in order, the first being the reference; ``columns`` for
+    ``best_entries``; the Markdown file's ``header`` lines and name; the row keys of errors and of times."""
+
+    todo: list[tuple[str, dict]]
+    columns: dict[tuple, list[str]]
+    header: list[str]
+    md_name: str
+    err_cols: list[str]
+    time_cols: list[str]
+
+    def table(self, rows: list[dict]) -> str:
+        from kernels import _md
+
+        cols = ["setting", "ok"] + self.err_cols + self.time_cols + ["error"]
+        fmt = {c: (lambda v: f"{v:.1e}") for c in self.err_cols}
+        return _md([{c: fmt.get(c, str)(r[c]) if r.get(c) is not None else "" for c in cols} for r in rows])
+
+
+def sweep(script: str, plan: Plan, budget_s: float, out_dir: str) -> None:
+    """Run ``plan.todo`` (``run_settings``), pick the best entries (``best_entries`` from the first setting), run
+    their combination once more; write ``plan.md_name``, ``best.json`` and ``rows.json`` to ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
-    rows = run_settings(script, todo, budget_s)
-    text = header + ["", table(rows), ""]
+    rows = run_settings(script, plan.todo, budget_s)
+    text = plan.header + ["", plan.table(rows), ""]
     try:
-        best = best_entries(rows, columns, todo[0][1])
+        best = best_entries(rows, plan.columns, plan.todo[0][1])
     except ValueError:  # no setting passed for some kernel
         best = None
     if best is not None:
         combo = dict(setting="best per kernel", launch=best,
                      **child(script, best, max(60.0, budget_s + 60 - (time.time() - t0))))
         rows.append(combo)
-        text += ["## Best per kernel", "", "```", json.dumps(best, indent=1), "```", "", table([combo]), ""]
+        text += ["## Best per kernel", "", "```", json.dumps(best, indent=1), "```", "", plan.table([combo]), ""]
         with open(os.path.join(out_dir, "best.json"), "w") as f:
             json.dump(best, f, indent=1)
     with open(os.path.join(out_dir, "rows.json"), "w") as f:
         json.dump(rows, f, indent=1)
-    with open(os.path.join(out_dir, md_name), "w") as f:
+    with open(os.path.join(out_dir, plan.md_name), "w") as f:
         f.write("\n".join(text))
     print("\n".join(text), flush=True)
 
@@ -106,7 +125,7 @@ def apply(set_launch, path: str, argv: list[str]) -> int:
 
 def cli(script: str, doc: str, run_one, set_launch, plan) -> int:
     """The sweep scripts' command line: ``--one JSON`` (a child: ``run_one(launch)``), ``--apply BEST_JSON ...``
-    (``apply``) or the sweep, ``plan()`` giving ``sweep``'s (todo, columns, header, table, md_name)."""
+    (``apply``) or the sweep of ``plan()`` (a ``Plan``)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=".")
     ap.add_argument("--budget-s", type=float, default=240)
@@ -118,6 +137,5 @@ def cli(script: str, doc: str, run_one, set_launch, plan) -> int:
         return 0
     if args.apply:
         return apply(set_launch, args.apply, rest)
-    todo, columns, header, table, md_name = plan()
-    sweep(script, todo, columns, args.budget_s, args.out, header, table, md_name)
+    sweep(script, plan(), args.budget_s, args.out)
     return 0

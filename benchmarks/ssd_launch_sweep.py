@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from launch_sweep import cli
+from launch_sweep import Plan, cli
 
 KERNELS = {"walk": "ssd_state_walk_kernel", "scan": "ssd_chunk_scan_kernel", "dx": "ssd_bwd_dx_kernel",
            "dbc": "ssd_bwd_dbc_kernel"}
@@ -80,28 +80,20 @@ def run_one(launch: dict) -> dict:
     return out
 
 
-def _table(rows: list[dict]) -> str:
-    from kernels import _md
-
-    cols = ["setting", "ok", "err128", "err512"] + [f"{k}{N}" for N in STATES for k in KERNELS] \
-        + [f"total{N}" for N in STATES] + ["error"]
-    fmt = {c: (lambda v: f"{v:.1e}") for c in ("err128", "err512")}
-    return _md([{c: fmt.get(c, str)(r[c]) if r.get(c) is not None else "" for c in cols} for r in rows])
-
-
 def _set_launch(launch: dict) -> None:
     from statex_dist.kernels.ssd import triton_ssd
 
     triton_ssd.LAUNCH = launch
 
 
-def _plan():
+def _plan() -> Plan:
     header = ["# SSD launch sweep (fwd+bwd ms per kernel at b=4, T=4096, H=64, P=64, G=1, bf16)", "",
               "Each setting is a whole LAUNCH; err = worst relative error of y and the gradients against float64 at "
               "b=1, T=512."]
     # per kernel, the least time at d_state 128 + 512 among the settings that passed
     columns = {(k,): [f"{k}{N}" for N in STATES] for k in KERNELS}
-    return settings(), columns, header, _table, "ssd_launch.md"
+    return Plan(settings(), columns, header, "ssd_launch.md", [f"err{N}" for N in STATES],
+                [f"{k}{N}" for N in STATES for k in KERNELS] + [f"total{N}" for N in STATES])
 
 
 if __name__ == "__main__":
