@@ -34,7 +34,7 @@ CASES = {
     # 128-token chunks instead of 64 (16-bit inputs only; fp32 ones stay at 64, the second case)
     "L128-b1-T300-H2-P16-G1-N64-packed-bf16": (1, 300, 2, 16, 1, 64, {"cu": [0, 12, 13, 140, 300], "chunk": 128,
                                                                     "bf16": True, "strong": True}),
-    "L128-b1-T150-H2-P16-G1-N32-fp32": (1, 150, 2, 16, 1, 32, {"chunk": 128}),
+    "L128-b1-T150-H2-P16-G1-N32-fp32": (1, 150, 2, 16, 1, 32, {"chunk": 128}),  # runs at 64 (test_ssd_launch.py)
     # the earlier path through the GLA kernels (ssd/triton_gla.py), still registered as impl "triton_gla"
     "via-gla-b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {"via_gla": True}),
 }

@@ -42,3 +42,16 @@ def test_narrow_tiles_never_run_several_dot_kernels_at_4_warps(settings, monkeyp
 
 def test_state_block_is_capped_by_d_state(settings):
     assert settings("dbc", 64, 16, torch.bfloat16)[0] == 16
+
+
+def test_fp32_inputs_keep_64_token_chunks(monkeypatch):
+    """With CHUNK = 128, 16-bit inputs take 128-token chunks and fp32 inputs stay at 64 (at 128 the fp32 kernels
+    need more shared memory than an H200 has): the chunk layout the kernels would be launched on."""
+    from statex_dist.kernels.ssd import triton_ssd
+
+    monkeypatch.setattr(triton_ssd, "CHUNK", 128)
+    dt, A = torch.zeros(1, 150, 2), -torch.ones(2)
+    for dtype, chunk in ((torch.float32, 64), (torch.bfloat16, 128), (torch.float16, 128)):
+        x, B = torch.zeros(1, 150, 2, 16, dtype=dtype), torch.zeros(1, 150, 1, 32, dtype=dtype)
+        chunks = triton_ssd._Chunks(x, dt, A, B, B, None)
+        assert (chunks.meta["L"], chunks.NC) == (chunk, -(-150 // chunk)), dtype
