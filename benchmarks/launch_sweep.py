@@ -8,6 +8,7 @@ passed the float64 check, and that combination is run once more as a whole.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import runpy
@@ -48,7 +49,7 @@ def best_entries(rows: list[dict], columns: dict[tuple, list[str]], base: dict) 
     """``columns`` maps a path into a ``launch`` dict (e.g. ``("walk",)`` or ``("large", "dv")``) to the row keys
     that time it. Returns a copy of ``base`` (a ``launch`` dict) with, per path, the entry of the passing row with
     the least sum of those keys. Raises ValueError when no passing row times some path."""
-    best = json.loads(json.dumps(base))
+    best = copy.deepcopy(base)
     for path, keys in columns.items():
         timed = [r for r in rows if r.get("ok") and all(r.get(k) is not None for k in keys)]
         pick = min(timed, key=lambda r: sum(r[k] for k in keys))

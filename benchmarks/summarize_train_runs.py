@@ -70,5 +70,6 @@ def main(out: Path) -> None:
                   f"{s['self_ms_per_step']:.1f} | {s['collective_ms_per_step']:.1f}{share} | "
                   f"{f'{exposed:.1f}' if exposed is not None else 'n/a'} | {s['timed_on']} |")
 
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

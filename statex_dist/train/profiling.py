@@ -92,7 +92,7 @@ def summarize(prof, steps: int, on_device: bool, top: int) -> dict:
         out["window_ms_per_step"] = round((max(e.time_range.end for e in events) - start) / steps / 1e3, 3)
     if on_device:
         kernels = [(e.time_range.start, e.time_range.end, bool(COLLECTIVE.search(e.name)))
-                   for e in events if e.device_type != DeviceType.CPU and not e.is_user_annotation]
+                   for e in events if _is_kernel(e)]
         out.update({f"{k}_ms_per_step": round(v / steps / 1e3, 3) for k, v in device_timeline(kernels).items()})
         if out.get("window_ms_per_step"):
             out["gpu_idle_ms_per_step"] = round(max(out["window_ms_per_step"] - out["gpu_busy_ms_per_step"], 0), 3)
@@ -107,6 +107,11 @@ def device_timeline(kernels: list[tuple[float, float, bool]]) -> dict:
     busy = _covered([(a, b) for a, b, _ in kernels])
     compute = _covered([(a, b) for a, b, c in kernels if not c])
     return {"gpu_busy": busy, "compute_busy": compute, "exposed_collective": busy - compute}
+
+
+def _is_kernel(ev) -> bool:
+    """A profiler event (or averaged row) that is a device kernel, not a CPU op or a user annotation."""
+    return ev.device_type != DeviceType.CPU and not ev.is_user_annotation
 
 
 def _covered(intervals: list[tuple[float, float]]) -> float:
@@ -127,8 +132,7 @@ def op_rows(averages, steps: int, on_device: bool) -> list[dict]:
     for ev in averages:
         us = getattr(ev, "self_device_time_total", 0) if on_device else ev.self_cpu_time_total
         if us > 0:
-            kernel = ev.device_type != DeviceType.CPU and not ev.is_user_annotation
-            rows.append({"name": ev.key, "kind": "kernel" if kernel else "op",
+            rows.append({"name": ev.key, "kind": "kernel" if _is_kernel(ev) else "op",
                          "calls_per_step": round(ev.count / steps, 2), "self_ms_per_step": round(us / steps / 1000, 3),
                          "collective": bool(COLLECTIVE.search(ev.key))})
     rows.sort(key=lambda r: -r["self_ms_per_step"])
