@@ -336,6 +336,7 @@ def main() -> None:
     parser.add_argument("--logit-seq", type=int, default=2048)
     parser.add_argument("--speed-variants", default="",
                         help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
+    parser.add_argument("--profile-top", type=int, default=30, help="rows of each profile table")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, mamba2, fla (stock "
@@ -362,7 +363,7 @@ def main() -> None:
         t0 = time.time()
         {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
          "speed": lambda: part_speed(out, args.steps, args.warmup),
-         "profile": lambda: part_profile(out),
+         "profile": lambda: part_profile(out, args.profile_top),
          "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
         out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
 
