@@ -8,6 +8,7 @@ only a little more pair work. No autotuning: tiles come from the shapes, so the 
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -150,13 +151,7 @@ class Chunks:
     @classmethod
     def build(cls, B: int, T: int, cu_seqlens: torch.Tensor | None, CH: int, device) -> "Chunks":
         if cu_seqlens is None:
-            n_per = triton.cdiv(T, CH)
-            cu = torch.arange(B + 1, device=device, dtype=torch.int64) * T
-            offsets = torch.arange(B + 1, device=device, dtype=torch.int64) * n_per
-            idx = torch.arange(B * n_per, device=device, dtype=torch.int64)
-            seq = idx // n_per
-            table = torch.stack([seq, seq * T + (idx % n_per) * CH], 1).contiguous()
-            return cls(cu, offsets, table, B, B * n_per)
+            return cls.uniform(B, T, CH, torch.device(device))
         cu_host = cu_seqlens.detach().to("cpu", torch.int64)
         lengths = cu_host[1:] - cu_host[:-1]
         counts = (lengths + CH - 1) // CH
@@ -165,6 +160,18 @@ class Chunks:
         within = torch.arange(int(offsets[-1])) - offsets[:-1][seq]
         table = torch.stack([seq, cu_host[:-1][seq] + within * CH], 1).contiguous()
         return cls(cu_host.to(device), offsets.to(device), table.to(device), len(counts), int(offsets[-1]))
+
+    @classmethod
+    @functools.lru_cache(maxsize=32)
+    def uniform(cls, B: int, T: int, CH: int, device: torch.device) -> "Chunks":
+        """B sequences of T tokens: the same (read-only) tables on every call of a run, so built once per shape
+        instead of in about ten tiny integer kernels per layer call (about 340 a GLA-1.3B step, ninth round)."""
+        n_per = triton.cdiv(T, CH)
+        seq = torch.arange(B, dtype=torch.int64).repeat_interleave(n_per)
+        within = torch.arange(n_per, dtype=torch.int64).repeat(B)
+        table = torch.stack([seq, seq * T + within * CH], 1)
+        cu = torch.arange(B + 1, dtype=torch.int64)
+        return cls((cu * T).to(device), (cu * n_per).to(device), table.to(device), B, B * n_per)
 
 
 def _dtypes(x: torch.Tensor):
