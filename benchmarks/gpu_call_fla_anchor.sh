@@ -9,8 +9,8 @@
 #   PHASE=time  ours (original, StateX) then fla's, same process, same GPU;
 #   PHASE=profile  one training step of ours and of fla's GLA-1.3B under torch.profiler (PROFILE_TOP rows each).
 # Ran 2026-11-30: warm as calls m (sixth round) and zc, time as n, zd and ze, profile as zd and ze (ninth round).
-# usage: PHASE=warm|time|profile [PROFILE_TOP=rows] benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]   (repo root; statex_dist, fla
-# importable)
+# usage: PHASE=warm|time|profile [PROFILE_TOP=rows] benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]
+#        (repo root; statex_dist, fla importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_anchor "$@"
 warm_triton_cache
 mkdir -p "$RES/e2e"
