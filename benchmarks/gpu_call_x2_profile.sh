@@ -8,7 +8,8 @@
 # behind compute in the seventh round, against FSDP2's 82). PROFILE=1 also profiles steps 4-5 of every run on both
 # ranks (the profiler's host overhead then slows those steps; the medians skip steps 1-2 only).
 # Ran once as call s of the seventh round with RUNS="prep zero3 fsdp-nockpt" PROFILE=1.
-# usage: [PROFILE=1] [RUNS=...] benchmarks/gpu_call_x2_profile.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla,
+# REPEATS=N runs the list N times in turn (gpu_train.sh), each round against its own one-GPU run.
+# usage: [PROFILE=1] [RUNS=...] [REPEATS=N] benchmarks/gpu_call_x2_profile.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla,
 # deepspeed importable)
 source "$(dirname "$0")/gpu_call_common.sh" x2_profile "$@"
 mkdir -p "$RES/train"

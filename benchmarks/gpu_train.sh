@@ -33,13 +33,13 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
     $PY -m torch.distributed.run --nnodes 1 --nproc-per-node "$ws" --master-port "${PORT:-29500}" \
     -m statex_dist.cli train --config $CFG \
     run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \
-    data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$OUT/$name.log" 2>&1
+    data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$RUN_OUT/$name.log" 2>&1
   local rc=$?
   log "  $name exit $rc after $((SECONDS - t0)) s"
-  cp runs/$name/metrics.jsonl "$OUT/$name.metrics.jsonl" 2>/dev/null || true
+  cp runs/$name/metrics.jsonl "$RUN_OUT/$name.metrics.jsonl" 2>/dev/null || true
   local f
   for f in runs/$name/profile/*.ops.md runs/$name/profile/*.summary.json; do  # not the traces (large)
-    [ -f "$f" ] && cp "$f" "$OUT/$name.${f##*/}"
+    [ -f "$f" ] && cp "$f" "$RUN_OUT/$name.${f##*/}"
   done
 }
 
@@ -87,29 +87,44 @@ print(type(m).__name__, sum(p.numel() for p in m.parameters()), m.config.layer_o
 }
 STEADY_TIMEOUT=${RUN_TIMEOUT:-300}
 FIRST=1  # the first run of a fresh machine also autotunes fla's norm kernels (about 80 s on an H200)
-for step in $RUNS; do
+# REPEATS=N runs the RUNS list N times in turn, round i into $OUT/round<i>, each summarised against its own one-GPU
+# run: two-GPU efficiency moved by up to 25% between calls minutes apart (2026-11-30, ninth round), so settings
+# are compared within a round and the spread across rounds is reported.
+REPEATS=${REPEATS:-1}
+run_step() {  # one name of RUNS
   RUN_TIMEOUT=$STEADY_TIMEOUT
   [ "$FIRST" = 1 ] && RUN_TIMEOUT=${FIRST_TIMEOUT:-$STEADY_TIMEOUT}
-  if [ $((SECONDS + RUN_TIMEOUT)) -gt "$DEADLINE" ]; then log "skip $step: deadline"; continue; fi
-  [ "$step" = prep ] || FIRST=0  # preparing the inputs compiles nothing: the next run is still the first
-  case $step in
+  if [ $((SECONDS + RUN_TIMEOUT)) -gt "$DEADLINE" ]; then log "skip $1: deadline"; return; fi
+  [ "$1" = prep ] || FIRST=0  # preparing the inputs compiles nothing: the next run is still the first
+  case $1 in
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
-    fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes
-    fsdp-noreshard) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.reshard_after_forward=false "${NOCKPT[@]}" ;;
+    fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes
+    fsdp-noreshard) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.reshard_after_forward=false "${NOCKPT[@]}" ;;
     resume) [ "$NGPU" -ge 2 ] && resume ;;
     export) log "export"; export_and_load ;;
     prep) log "inputs only" ;;
-    zero2|zero3) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
-      parallel.deepspeed_config=configs/deepspeed/$step.json "${NOCKPT[@]}" ;;
-    zero3-hooks) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+    zero2|zero3) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/$1.json "${NOCKPT[@]}" ;;
+    zero3-hooks) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=configs/deepspeed/zero3.json parallel.zero3_leaf_blocks=false "${NOCKPT[@]}" ;;
-    zero3-*) [ "$NGPU" -ge 2 ] && run $step-ws$NGPU "$NGPU" parallel.backend=deepspeed \
-      parallel.deepspeed_config=benchmarks/deepspeed/$step.json "${NOCKPT[@]}" ;;  # variants under trial
-    *) log "unknown step $step" ;;
+    zero3-*) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=benchmarks/deepspeed/$1.json "${NOCKPT[@]}" ;;  # variants under trial
+    *) log "unknown step $1" ;;
   esac
+}
+for round in $(seq 1 "$REPEATS"); do
+  RUN_OUT=$OUT
+  [ "$REPEATS" -gt 1 ] && RUN_OUT=$OUT/round$round && mkdir -p "$RUN_OUT" && log "round $round of $REPEATS"
+  for step in $RUNS; do run_step "$step"; done
 done
-$PY benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
+if [ "$REPEATS" -gt 1 ]; then
+  for round in $(seq 1 "$REPEATS"); do
+    echo -e "## Round $round\n"; $PY benchmarks/summarize_train_runs.py "$OUT/round$round"; echo
+  done > "$OUT/gpu_train.md" 2>&1
+else
+  $PY benchmarks/summarize_train_runs.py "$OUT" > "$OUT/gpu_train.md" 2>&1
+fi
 cat "$OUT/gpu_train.md"
