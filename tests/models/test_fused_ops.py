@@ -1,14 +1,17 @@
 """The fused norm / SwiGLU path (fla's Triton ops, used on CUDA) against our PyTorch modules.
 
 On CPU the models never take the fused path; there we check that the switch and the residual-add form
-(``RMSNorm.add_norm``) leave the PyTorch path unchanged. On a GPU the two paths must agree in fp32.
+(``RMSNorm.add_norm``) leave the PyTorch path unchanged, and which fla function the gated norm calls, bound to
+that function's real signature. On a GPU the two paths must agree in fp32.
 """
 import copy
+import inspect
 
 import pytest
 import torch
 
-from statex_dist.models.common import RMSNorm, fla_fused, set_fused_ops
+from statex_dist.models import common
+from statex_dist.models.common import GatedRMSNorm, RMSNorm, fla_fused, set_fused_ops
 
 from tests.conftest import tiny_model
 
@@ -28,6 +31,37 @@ def test_add_norm_matches_add_then_norm():
     h, total = norm.add_norm(x, residual)
     assert torch.equal(total, residual + x)
     torch.testing.assert_close(h, norm(residual + x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("per_head", [True, False])
+def test_gated_norm_picks_flas_kernel_and_calls_it_by_its_signature(monkeypatch, per_head):
+    """GLA's per-head gated norm takes fla's ``rms_norm_gated`` (the kernel fla's GLA uses), Mamba2's grouped one
+    ``rmsnorm_fn``; each call must bind to the real fla function's signature and mean the same math."""
+    real = {name: fla_fused(name) for name in ("rms_norm_gated", "rmsnorm_fn")}
+    if None in real.values():
+        pytest.skip("fla does not import here")
+    called = []
+
+    def stand_in(name):  # binds the call to fla's real signature, then computes with our PyTorch path
+        def fn(*args, **kwargs):
+            bound = inspect.signature(real[name]).bind(*args, **kwargs)
+            bound.apply_defaults()
+            a = bound.arguments
+            assert a["bias"] is None
+            gate = a["g"] if name == "rms_norm_gated" else a["z"]
+            assert torch.equal(a["weight"], norm.weight) and torch.equal(gate, g)
+            called.append(name)
+            return GatedRMSNorm.forward(plain, a["x"], gate)
+        return fn
+
+    monkeypatch.setattr(common, "use_fused", lambda enabled, x, name: stand_in(name) if enabled and name in real else None)
+    torch.manual_seed(0)
+    norm = GatedRMSNorm(16, eps=1e-5, norm_before_gate=per_head, group_size=None if per_head else 8)
+    norm.weight.data.uniform_(0.5, 1.5)
+    plain = set_fused_ops(copy.deepcopy(norm), False)
+    x, g = torch.randn(2, 3, 4, 16), torch.randn(2, 3, 4, 16)
+    torch.testing.assert_close(norm(x, g), plain(x, g), rtol=0, atol=0)
+    assert called == ["rms_norm_gated" if per_head else "rmsnorm_fn"]
 
 
 def test_cpu_models_ignore_the_fused_switch(family):
