@@ -18,6 +18,15 @@ def test_uniform_tables_match_the_packed_build(B, T, CH):
         assert a.dtype == b.dtype == torch.int64 and torch.equal(a, b), name
 
 
+def test_uniform_tables_list_each_chunks_sequence_and_first_row():
+    from statex_dist.kernels.gla.chunk_triton import Chunks
+
+    ch = Chunks.build(2, 130, None, 64, "cpu")
+    assert ch.table.tolist() == [[0, 0], [0, 64], [0, 128], [1, 130], [1, 194], [1, 258]]
+    assert ch.cu.tolist() == [0, 130, 260] and ch.offsets.tolist() == [0, 3, 6]
+    assert (ch.num_seqs, ch.num_chunks) == (2, 6)
+
+
 def test_uniform_tables_are_built_once_per_shape():
     from statex_dist.kernels.gla.chunk_triton import Chunks
 
