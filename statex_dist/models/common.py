@@ -1,8 +1,8 @@
 """Building blocks shared by the GLA and Mamba2 models: norms, the SwiGLU MLP, the loss, the state cache.
 
 Everything here has a plain PyTorch path that runs on any device (norms compute in fp32 and return the input
-dtype, as fla's fused versions do, so logits agree with fla within bf16 rounding). On CUDA, the norms and the
-SwiGLU MLP call fla's fused Triton ops instead (``fused=True``, from the configs' ``fuse_norm``/``fuse_swiglu``).
+dtype, as fla's fused versions do, so logits agree with fla within bf16 rounding). On CUDA, the norms, the
+SwiGLU MLP and GLA's gate call fla's fused Triton ops instead (``fused=True``, from the configs' ``fuse_norm``/``fuse_swiglu``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 @functools.cache
 def fla_fused(name: str) -> Callable | None:
-    """fla's fused Triton op ``name`` (``rms_norm``, ``rms_norm_gated``, ``rmsnorm_fn``, ``swiglu_linear``,
-    ``causal_conv1d``), or None when fla or triton does not import. Used for CUDA tensors only: the same math as
+    """fla's fused Triton op ``name`` (``rms_norm``, ``rms_norm_gated``, ``rmsnorm_fn``, ``logsigmoid``,
+    ``swiglu_linear``, ``causal_conv1d``), or None when fla or triton does not import. Used for CUDA tensors only: the same math as
     the PyTorch code in one pass over memory, saving only the bf16 inputs for backward instead of several fp32
     intermediates."""
     try:
@@ -29,6 +29,8 @@ def fla_fused(name: str) -> Callable | None:
             from fla.modules.fused_norm_gate import rms_norm_gated as fn
         elif name == "rmsnorm_fn":
             from fla.modules.layernorm_gated import rmsnorm_fn as fn
+        elif name == "logsigmoid":
+            from fla.modules.activations import logsigmoid as fn
         elif name == "swiglu_linear":
             from fla.modules.activations import swiglu_linear as fn
         elif name == "causal_conv1d":
@@ -45,7 +47,7 @@ def use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
 
 
 def set_fused_ops(model: nn.Module, enabled: bool) -> nn.Module:
-    """Switch every module with a ``fused`` switch (norms, MLPs, Mamba2's conv) between fla's fused ops and the
+    """Switch every module with a ``fused`` switch (norms, MLPs, GLA's gate, Mamba2's conv) between fla's fused ops and the
     PyTorch path (same parameters; the configs' ``fuse_norm`` also renames fla's GLA output-norm parameter, so
     it cannot be used for this)."""
     for mod in model.modules():

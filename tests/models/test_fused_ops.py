@@ -10,7 +10,7 @@ import inspect
 import pytest
 import torch
 
-from statex_dist.models import common
+from statex_dist.models import common, gla
 from statex_dist.models.common import GatedRMSNorm, RMSNorm, fla_fused, set_fused_ops
 
 from tests.conftest import tiny_model
@@ -62,6 +62,38 @@ def test_gated_norm_picks_flas_kernel_and_calls_it_by_its_signature(monkeypatch,
     x, g = torch.randn(2, 3, 4, 16), torch.randn(2, 3, 4, 16)
     torch.testing.assert_close(norm(x, g), plain(x, g), rtol=0, atol=0)
     assert called == ["rms_norm_gated" if per_head else "rmsnorm_fn"]
+
+
+def test_gla_gate_is_logsigmoid_over_the_normalizer_rounded_once():
+    mixer = tiny_model("gla").model.layers[0].attn
+    for dtype in (torch.float32, torch.bfloat16):
+        logits = (torch.randn(2, 7, mixer.key_dim) * 4).to(dtype)
+        exact = torch.nn.functional.logsigmoid(logits.double()) / mixer.gate_logit_normalizer
+        gk = mixer.log_decay(logits)
+        assert gk.dtype == dtype
+        torch.testing.assert_close(gk, exact.to(dtype), rtol=0, atol=0) if dtype == torch.bfloat16 else \
+            torch.testing.assert_close(gk.double(), exact, rtol=1e-6, atol=1e-7)
+
+
+def test_gla_gate_calls_flas_logsigmoid_by_its_signature(monkeypatch):
+    """On CUDA the gate is fla's fused ``logsigmoid(x, temperature)``: the call must bind to its real signature
+    with the normalizer as the temperature."""
+    real = fla_fused("logsigmoid")
+    if real is None:
+        pytest.skip("fla does not import here")
+    temperatures = []
+
+    def stand_in(*args, **kwargs):
+        a = inspect.signature(real).bind(*args, **kwargs).arguments
+        temperatures.append(a["temperature"])
+        return (torch.nn.functional.logsigmoid(a["x"].float()) / a["temperature"]).to(a["x"].dtype)
+
+    monkeypatch.setattr(gla, "use_fused", lambda enabled, x, name: stand_in if enabled and name == "logsigmoid" else None)
+    mixer = tiny_model("gla").model.layers[0].attn
+    plain = set_fused_ops(copy.deepcopy(mixer), False)
+    logits = torch.randn(2, 7, mixer.key_dim, dtype=torch.bfloat16)
+    torch.testing.assert_close(mixer.log_decay(logits), plain.log_decay(logits), rtol=0, atol=0)
+    assert temperatures == [mixer.gate_logit_normalizer] and mixer.gate_logit_normalizer != 1
 
 
 def test_cpu_models_ignore_the_fused_switch(family):
