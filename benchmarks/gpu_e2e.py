@@ -5,7 +5,8 @@ Parts (``--parts``, comma separated):
   fused   our models with fla's fused norm / SwiGLU ops (the CUDA default) vs our PyTorch modules, same weights
   speed   GLA-1.3B training step, B=4 x T=4096, bf16 autocast, fp32 params, fused AdamW: stock fla (original),
           ours (original), ours (StateX: layers 0, 6, 12, 18 merged); plus the Mamba2-1.3B step at equal tokens
-  profile torch.profiler over one training step of GLA-1.3B and Mamba2-1.3B (ours): top CUDA kernels by time
+  profile torch.profiler over one training step of GLA-1.3B (original, StateX) and Mamba2-1.3B (ours), stock fla:
+          top CUDA kernels by time
   long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
           sequence per step with activation checkpointing
 Weights are random (no Hub): speed and memory do not depend on their values.
@@ -269,14 +270,17 @@ def part_profile(out: list[str], top: int = 30) -> None:
     from statex_dist.train.profiling import headline, summarize
 
     B, T = (4, 4096) if not TINY else (2, 128)
-    for name, kind in (("gla-1.3b", "gla"), ("mamba2-1.3b", "mamba2"), ("stock fla GLAForCausalLM (gla-1.3b)", "fla")):
+    for name, kind in (("gla-1.3b", "gla"), ("gla-1.3b StateX (0,6,12,18 merged)", "gla-statex"),
+                       ("mamba2-1.3b", "mamba2"), ("stock fla GLAForCausalLM (gla-1.3b)", "fla")):
         if kind not in PROFILE_MODELS or (kind == "fla" and TINY):  # fla's models need CUDA for a forward
             continue
         torch.manual_seed(0)
         if kind == "fla":
             model, cfg = stock_fla(kind)
         else:
-            cfg = shipped(name)
+            cfg = shipped(name.split()[0])
+            if kind == "gla-statex":
+                cfg = expanded_config(cfg, ExpansionPlan(layers="every:6"))
             model = build_model(cfg, device=DEVICE)
         model.train()
         time_training(model, B, T, 1, 2, cfg.vocab_size)  # compile, autotune, optimizer state
@@ -339,8 +343,8 @@ def main() -> None:
     parser.add_argument("--profile-top", type=int, default=30, help="rows of each profile table")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")
-    parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, mamba2, fla (stock "
-                        "fla's GLAForCausalLM)")
+    parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, gla-statex, mamba2, fla "
+                        "(stock fla's GLAForCausalLM)")
     parser.add_argument("--ssd-chunk", type=int, default=None,
                         help="tokens per chunk of our Triton SSD for 16-bit inputs (triton_ssd.CHUNK)")
     args = parser.parse_args()
