@@ -110,7 +110,7 @@ run_step() {  # one name of RUNS
       parallel.deepspeed_config=configs/deepspeed/$1.json "${NOCKPT[@]}" ;;
     zero3-hooks) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=configs/deepspeed/zero3.json parallel.zero3_leaf_blocks=false "${NOCKPT[@]}" ;;
-    zero3-*) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+    zero2-*|zero3-*) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=benchmarks/deepspeed/$1.json "${NOCKPT[@]}" ;;  # variants under trial
     *) log "unknown step $1" ;;
   esac
