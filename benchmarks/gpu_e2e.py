@@ -213,9 +213,17 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
     results = {}
+
+    def kept(cfg):  # the same model with kernel_save_states (GLA: chunk states kept from forward to backward)
+        cfg = copy.deepcopy(cfg)
+        cfg.kernel_save_states = True
+        return cfg
+
     variants = [
         ("statex_dist, original", "ours", base_cfg),
         ("statex_dist, StateX (0,6,12,18 merged)", "ours", statex_cfg),
+        ("statex_dist, original, chunk states kept for backward", "ours-saved", kept(base_cfg)),
+        ("statex_dist, StateX, chunk states kept for backward", "ours-saved", kept(statex_cfg)),
         ("statex_dist, Mamba2-1.3B (original)", "ours-mamba2", shipped("mamba2-1.3b")),
         ("statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2",
          expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
@@ -249,9 +257,13 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
                    f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
         free(model)
     tps = {label: r["tokens_per_s"] for label, r in results.items()}
-    ours, sx, mamba2, fla, fla_mamba2 = (tps.get(variants[i][0]) for i in (0, 1, 2, 4, 5))
+    ours, sx, ours_kept, sx_kept, mamba2, fla, fla_mamba2 = (tps.get(variants[i][0]) for i in (0, 1, 2, 3, 4, 6, 7))
     out.append("")
     for name, num, den in (("StateX / original (ours, GLA)", sx, ours), ("ours original / stock fla (GLA)", ours, fla),
+                           ("states kept / recomputed (ours original)", ours_kept, ours),
+                           ("states kept / recomputed (ours StateX)", sx_kept, sx),
+                           ("StateX / original, states kept", sx_kept, ours_kept),
+                           ("ours original, states kept / stock fla", ours_kept, fla),
                            ("Mamba2 step time / GLA step time (ours, originals)", ours, mamba2),
                            ("ours Mamba2 / stock fla Mamba2 torch fallback", mamba2, fla_mamba2)):
         if num and den:
@@ -339,7 +351,8 @@ def main() -> None:
     parser.add_argument("--logit-models", default="gla,mamba2")
     parser.add_argument("--logit-seq", type=int, default=2048)
     parser.add_argument("--speed-variants", default="",
-                        help="comma list of ours, ours-mamba2, fla, fla-mamba2 (default: all)")
+                        help="comma list of ours, ours-saved (GLA with kernel_save_states), ours-mamba2, fla, "
+                        "fla-mamba2 (default: all)")
     parser.add_argument("--profile-top", type=int, default=30, help="rows of each profile table")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--long-models", default="gla,mamba2")

@@ -19,6 +19,38 @@ def gla_state_stride(K: int, V: int) -> int:
     return 64 if K * V <= 256 * 512 else 256
 
 
+def gla_state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the chunk-start states the Triton GLA kernels store: bf16 for bf16 inputs (the dtype of the
+    matmuls they enter), fp32 for fp16 (its range is too narrow for a state) and fp32 inputs and under the
+    interpreter."""
+    interpreted = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    return torch.bfloat16 if dtype == torch.bfloat16 and not interpreted else torch.float32
+
+
+def gla_chunk_capacity(B: int, T: int, CH: int, n_seqs: int | None = None) -> int:
+    """Rows of the Triton GLA kernels' per-chunk buffers: exact for ``B`` rows of ``T`` tokens; for one packed
+    row of ``n_seqs`` sequences an upper bound from static sizes (each sequence adds at most one partial chunk),
+    so the custom op's fake tensors can be shaped without reading ``cu_seqlens``."""
+    return B * -(-T // CH) if n_seqs is None else (B * T) // CH + n_seqs
+
+
+def gla_forward_buffers(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor | None, CH: int,
+                        scores: bool = True, states: bool = True) -> list[torch.Tensor]:
+    """Empty buffers the Triton GLA forward fills, shaped from static sizes only: the chunk scores ``A``
+    (``scores``), then (``states``) the fp32 in-chunk cumulative log decay ``gc`` per token and its chunk total
+    ``gl``, the decayed ``q`` and ``k``, and the chunk-start states ``h``. The same call shapes the real buffers
+    and the custom op's fake ones, so they cannot disagree."""
+    B, T, H, K = q.shape
+    R, V = B * T, v.shape[-1]
+    NC = gla_chunk_capacity(B, T, CH, None if cu_seqlens is None else cu_seqlens.shape[0] - 1)
+    out = [q.new_empty(R, H, CH, dtype=gla_score_dtype(q.dtype))] if scores else []
+    if states:
+        out += [q.new_empty(R, H, K, dtype=torch.float32), q.new_empty(NC, H, K, dtype=torch.float32),
+                q.new_empty(R, H, K), k.new_empty(R, H, K),
+                q.new_empty(NC, H, K, V, dtype=gla_state_dtype(q.dtype))]
+    return out
+
+
 def gla_score_dtype(dtype: torch.dtype) -> torch.dtype:
     """dtype of the chunk scores the Triton GLA forward keeps for the backward: that of the matmuls they enter
     (the input dtype for 16-bit inputs, so storing them rounded loses nothing; fp32 for fp32 inputs and under the

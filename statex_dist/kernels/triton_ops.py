@@ -14,12 +14,13 @@ from statex_dist.kernels.ssd.triton_gla import ssd_bwd_via_gla, ssd_fwd_via_gla
 from statex_dist.kernels.ssd.triton_ssd import ssd_bwd_triton, ssd_fwd_triton
 
 
-def _gla_fwd(q, k, v, gk, scale, h0, output_final_state, cu):
-    return chunk_gla_fwd_triton(q, k, v, gk, scale, h0, output_final_state, cu, return_scores=True)
+def _gla_fwd(q, k, v, gk, scale, h0, output_final_state, cu, save_states):
+    return chunk_gla_fwd_triton(q, k, v, gk, scale, h0, output_final_state, cu, return_saved=True,
+                                save_states=save_states)
 
 
-def _gla_bwd(do, dht, q, k, v, gk, scale, h0, cu, scores):
-    return chunk_gla_bwd_triton(do.contiguous(), dht, q, k, v, gk, scale, h0, cu, scores=scores)
+def _gla_bwd(do, dht, q, k, v, gk, scale, h0, cu, saved):
+    return chunk_gla_bwd_triton(do.contiguous(), dht, q, k, v, gk, scale, h0, cu, saved=saved)
 
 
 ops.register_impl("gla", "triton", _gla_fwd, _gla_bwd)

@@ -37,6 +37,7 @@ class GLAMixer(nn.Module):
         self.clamp_min = config.clamp_min
         self.fused = config.fuse_norm  # the gate's fused elementwise kernel goes with the fused norms
         self.kernel_backend = config.kernel_backend
+        self.kernel_save_states = config.kernel_save_states
         self.q_proj = nn.Linear(hidden, self.key_dim, bias=False)
         self.k_proj = nn.Linear(hidden, self.key_dim, bias=False)
         self.v_proj = nn.Linear(hidden, self.value_dim, bias=False)
@@ -86,6 +87,7 @@ class GLAMixer(nn.Module):
             q, k, v, gk, scale=self.scale,
             initial_state=past["recurrent_state"] if past else None,
             output_final_state=cache is not None, cu_seqlens=cu_seqlens, backend=self.kernel_backend,
+            save_states=self.kernel_save_states,
         )
         if cache is not None:
             cache.update(self.layer_idx, recurrent_state=state)

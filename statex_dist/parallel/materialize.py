@@ -82,10 +82,15 @@ def model_configs(model_cfg, seed: int, saved_config: dict | None = None):
                                  source=model_cfg.path or model_cfg.config)
             plan = plan.resolve(base.num_hidden_layers)
             cfg = expanded_config(base, plan)
-    if model_cfg.kernel_backend is not None:
-        cfg.kernel_backend = model_cfg.kernel_backend
-        if base is not None:
-            base.kernel_backend = model_cfg.kernel_backend
+    for key in ("kernel_backend", "kernel_save_states"):
+        value = getattr(model_cfg, key)
+        if value is None:
+            continue
+        if key == "kernel_save_states" and not hasattr(cfg, key):
+            raise ValueError(f"model.kernel_save_states is for GLA models; this is a {cfg.model_type} model")
+        for c in (cfg, base):
+            if c is not None:
+                setattr(c, key, value)
     return base, cfg, plan
 
 

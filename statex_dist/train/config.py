@@ -42,6 +42,10 @@ class ModelConfig:
     """StateX expansion; absent = the LPT arm (same training, no expansion)."""
     kernel_backend: Optional[str] = None
     """Override the model's kernel backend (auto | torch | triton | fla); null = the model config's."""
+    kernel_save_states: Optional[bool] = None
+    """GLA only: override the model's ``kernel_save_states`` (keep the Triton kernels' chunk states from forward
+    to backward: faster backward, about 24 KiB more activation memory per token per GLA-1.3B layer); null = the
+    model config's."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.config is None):

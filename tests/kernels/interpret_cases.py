@@ -84,15 +84,16 @@ def run_case(B, T, H, K, V, CH, BT, extra):
 
 
 def run_custom_op():
-    """The statex::gla_fwd custom op with impl='triton': forward and autograd."""
+    """The statex::gla_fwd custom op with impl='triton': forward and autograd, the final state's gradient
+    included (the backward then recomputes the states)."""
     from statex_dist.kernels import ops
     from statex_dist.kernels.gla.chunk_torch import chunk_gla_torch
 
     q, k, v, gk, h0 = (t.float() for t in gla_inputs(1, 30, 2, 16, 16))
     a = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
     b = [t.clone().requires_grad_() for t in (q, k, v, gk, h0)]
-    o1, ht1, saved = ops._gla_fwd_op(*a, None, 0.25, True, "triton")
-    assert saved.shape == (30, 2, 64), saved.shape  # the chunk scores kept for the backward
+    o1, ht1, saved = ops._gla_fwd_op(*a, None, 0.25, True, "triton", True)
+    assert [t.shape for t in saved] == [(30, 2, 64)], saved  # the chunk scores only: a final state was asked for
     o2, ht2 = chunk_gla_torch(*b[:4], 0.25, b[4], True)
     w = torch.randn_like(o1)
     g1 = torch.autograd.grad((o1 * w).sum() + ht1.sum(), a)
@@ -101,10 +102,49 @@ def run_custom_op():
             **{f"d{i}": rel_err(x, y) for i, (x, y) in enumerate(zip(g1, g2))}}
 
 
+def run_saved_states():
+    """``save_states``: the forward keeps its chunk states, the backward skips the prep and walk kernels. Through
+    the custom op on a packed row (the per-chunk buffers sized by the static bound) and a plain batch: the saved
+    buffers have the fake tensors' shapes, and every gradient equals the recomputing backward's bit for bit."""
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.gla import chunk_triton
+
+    class Counted:  # counts the state walk's launches
+        def __init__(self, kernel):
+            self.kernel, self.launches = kernel, 0
+
+        def __getitem__(self, grid):
+            self.launches += 1
+            return self.kernel[grid]
+
+    out = {}
+    # several 64-token chunks per sequence: with one, the states and the decayed q and k would not matter
+    for name, (B, T, cu) in {"packed": (1, 200, [0, 7, 7, 140, 200]), "batch": (2, 150, None)}.items():
+        q, k, v, gk, _ = (t.float() for t in gla_inputs(B, T, 2, 16, 16))
+        cu = torch.tensor(cu, dtype=torch.int32) if cu else None
+        grads, walks, w = [], [], None
+        for save in (False, True):
+            ins = [t.clone().requires_grad_() for t in (q, k, v, gk)]
+            walk = chunk_triton.gla_state_kernel = Counted(chunk_triton.gla_state_kernel)
+            try:
+                o, _, saved = ops._gla_fwd_op(*ins, None, cu, 0.25, False, "triton", save)
+                fake = ops.gla_forward_buffers(q, k, v, cu, 64, states=save)
+                assert [(t.shape, t.dtype) for t in saved] == [(t.shape, t.dtype) for t in fake], (saved, fake)
+                w = torch.randn_like(o) if w is None else w
+                grads.append(torch.autograd.grad((o * w).sum(), ins))
+            finally:
+                chunk_triton.gla_state_kernel = walk.kernel
+            walks.append(walk.launches)
+        out[f"{name}-equal"] = 0.0 if all(torch.equal(x, y) for x, y in zip(*grads)) else 1.0
+        out[f"{name}-walks"] = 0.0 if walks == [2, 1] else float(sum(walks))  # the backward walked again or not
+    return out
+
+
 if __name__ == "__main__":
     from statex_dist.kernels.gla import triton_fwd
 
     assert type(triton_fwd.gla_state_kernel).__name__ == "InterpretedFunction", "interpreter not active"
     results = {name: run_case(*spec) for name, spec in CASES.items()}
     results["custom-op"] = run_custom_op()
+    results["saved-states"] = run_saved_states()
     print("RESULTS " + json.dumps(results))

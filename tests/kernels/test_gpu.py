@@ -102,12 +102,20 @@ def test_triton_gla_matches_float64(case):
     assert not bad, f"relative errors over tolerance: {bad}"
 
 
+@pytest.mark.parametrize("save_states", [False, True], ids=["scores", "states"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
-def test_triton_custom_op_opcheck(dtype):
-    """statex::gla_fwd with the Triton impl: its fake registration (the saved scores' shape and dtype,
-    ``layout.gla_score_dtype``) matches what the kernels return, and autograd is registered."""
+def test_triton_custom_op_opcheck(dtype, save_states):
+    """statex::gla_fwd with the Triton impl: its fake registration (the shapes and dtypes of what it saves,
+    ``layout.gla_forward_buffers``) matches what the kernels return, and autograd is registered. With
+    ``save_states`` (no final state: they are kept only then) on a packed row, whose per-chunk buffers have the
+    static bound's size."""
     from statex_dist.kernels import ops
 
     q, k, v, gk, h0, _, _ = make_inputs(1, 200, 2, 64, 128, dtype)
-    args = [t.requires_grad_() for t in (q, k, v, gk, h0)]
-    torch.library.opcheck(ops._gla_fwd_op, (*args, None, 0.5, True, "triton"))
+    if save_states:
+        args = [t.requires_grad_() for t in (q, k, v, gk)]
+        cu = torch.tensor([0, 70, 70, 200], device=q.device, dtype=torch.int32)
+        torch.library.opcheck(ops._gla_fwd_op, (*args, None, cu, 0.5, False, "triton", True))
+    else:
+        args = [t.requires_grad_() for t in (q, k, v, gk, h0)]
+        torch.library.opcheck(ops._gla_fwd_op, (*args, None, 0.5, True, "triton", False))

@@ -38,8 +38,8 @@ def test_gla_custom_op_opcheck():
     for t in (q, k, v, gk, h0):
         t.requires_grad_()
     cu = torch.tensor([0, 7, 20], dtype=torch.int32)
-    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, True, "torch"))
-    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, torch.cat([h0, h0]), cu, 0.5, True, "torch"))
+    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, True, "torch", False))
+    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, torch.cat([h0, h0]), cu, 0.5, True, "torch", False))
 
 
 def test_custom_ops_without_optional_outputs_backward():
@@ -50,11 +50,11 @@ def test_custom_ops_without_optional_outputs_backward():
     y.sum().backward()
     assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (x, dt, A, B, C))
     q, k, v, gk, _ = (t.float().requires_grad_() for t in gla_inputs(1, 20, 2, 8, 4))
-    o, _, _ = ops._gla_fwd_op(q, k, v, gk, None, None, 0.5, False, "torch")
+    o, _, _ = ops._gla_fwd_op(q, k, v, gk, None, None, 0.5, False, "torch", False)
     o.sum().backward()
     assert all(t.grad is not None for t in (q, k, v, gk))
     torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, None, None, None, 16, False, "torch"))
-    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, False, "torch"))
+    torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, False, "torch", False))
 
 
 @pytest.mark.parametrize("skip", [False, True], ids=["no-D", "D"])
@@ -149,6 +149,6 @@ def test_gla_op_gradients_match_reference():
     o, ht = naive_recurrent_gla(*ref_in[:4], initial_state=ref_in[4], output_final_state=True)
     ref = grads([o, ht], ref_in)
     ins = [t.float().requires_grad_() for t in (q, k, v, gk, h0)]
-    o, ht, _ = ops._gla_fwd_op(*ins, None, 8**-0.5, True, "torch")
+    o, ht, _ = ops._gla_fwd_op(*ins, None, 8**-0.5, True, "torch", False)
     for a, r in zip(grads([o, ht], ins), ref):
         assert_close("grad", a, r, 2e-5)

@@ -26,7 +26,7 @@ def interpreted_results():
     return json.loads(lines[-1][len("RESULTS "):])
 
 
-@pytest.mark.parametrize("case", list(CASES) + ["custom-op"])
+@pytest.mark.parametrize("case", list(CASES) + ["custom-op", "saved-states"])
 def test_triton_kernels_interpreted(interpreted_results, case):
     errs = interpreted_results[case]
     assert errs, case

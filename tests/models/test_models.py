@@ -165,3 +165,28 @@ def test_mamba2_mixer_output_is_not_cast_to_fp32_under_autocast():
         y = block.mixer(block.norm(x))
     assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
     assert casts.count == 0, f"{casts.count} fp32 copies of the [B, T, d_inner] mixer activations"
+
+
+def test_gla_kernel_save_states_reaches_the_kernel_call_and_round_trips(tmp_path, monkeypatch):
+    """``kernel_save_states`` (kept in config.json) is passed to every GLA layer's kernel call; the CPU backend
+    ignores it, so the loss is the same either way."""
+    from statex_dist.models import gla
+
+    seen = []
+    real = gla.gla_attention
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["save_states"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gla, "gla_attention", spy)
+    ids = torch.randint(0, 512, (2, 40))
+    losses = []
+    for flag in (False, True):
+        model = tiny_model("gla", kernel_save_states=flag)
+        losses.append(model(ids, labels=ids).loss)
+    layers = model.config.num_hidden_layers
+    assert seen == [False] * layers + [True] * layers
+    assert torch.equal(*losses)
+    model.save_pretrained(tmp_path)
+    assert load_pretrained(tmp_path).config.kernel_save_states is True

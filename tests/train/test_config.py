@@ -76,3 +76,17 @@ def test_accumulation_steps_from_global_batch():
     assert accumulation_steps(cfg, 2) == 1
     with pytest.raises(ConfigError, match="not a multiple"):
         accumulation_steps(cfg, 3)
+
+
+def test_model_kernel_overrides_reach_the_model_config():
+    from statex_dist.parallel.materialize import model_configs
+    from statex_dist.train.config import ModelConfig
+
+    gla = ModelConfig(config=str(REPO / "configs/models/gla-tiny.json"), kernel_backend="torch",
+                      kernel_save_states=True)
+    base, cfg, _ = model_configs(gla, seed=0)
+    assert (cfg.kernel_backend, cfg.kernel_save_states) == ("torch", True)
+    assert (base.kernel_backend, base.kernel_save_states) == ("torch", True)
+    mamba2 = ModelConfig(config=str(REPO / "configs/models/mamba2-tiny.json"), kernel_save_states=True)
+    with pytest.raises(ValueError, match="kernel_save_states is for GLA models"):
+        model_configs(mamba2, seed=0)

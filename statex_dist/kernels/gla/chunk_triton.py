@@ -25,7 +25,7 @@ from statex_dist.kernels.gla.triton_bwd import (
     gla_dstate_kernel,
     gla_dv_kernel,
 )
-from statex_dist.kernels.layout import gla_score_dtype, gla_state_stride
+from statex_dist.kernels.layout import gla_forward_buffers, gla_state_dtype, gla_state_stride
 from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
     gla_intra_kernel,
@@ -176,7 +176,7 @@ def _dtypes(x: torch.Tensor):
         return tl.float32, "ieee", torch.float32
     if x.dtype == torch.float32:
         return tl.float32, "ieee", torch.float32
-    return _TL_DTYPES[x.dtype], "tf32", (torch.bfloat16 if x.dtype == torch.bfloat16 else torch.float32)
+    return _TL_DTYPES[x.dtype], "tf32", gla_state_dtype(x.dtype)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -197,42 +197,52 @@ def _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC):
             **t.launch["intra_offdiag"])
 
 
-def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final, A=None):
-    """Shared by forward and backward: gc, A and the chunk-start states h (and the final state). ``A``: the
-    scores saved by the forward (the backward then skips the pair kernels)."""
+# The buffers besides the scores that ``_forward_states`` fills (prep: gc, gl, qd, kd; walk: h), in
+# ``layout.gla_forward_buffers``' order: what ``save_states`` keeps for the backward.
+STATE_BUFFERS = ("gc", "gl", "qd", "kd", "h")
+
+
+def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, store_final, saved=()):
+    """Shared by forward and backward: gc, gl, qd, kd (prep), A (scores) and the chunk-start states h (walk),
+    plus the final state. ``saved``: what the forward kept, ``[A]`` or ``[A, *STATE_BUFFERS]``; the backward
+    then skips the pair kernels, or every kernel here (unless it needs the final state: ``store_final``)."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     CH = chunk_size or gla_state_stride(K, V)
     t = Tiles.pick(K, V, CH, block_size, q.dtype)
     ch = Chunks.build(B, T, cu_seqlens, CH, q.device)
-    ELT, PREC, hdt = _dtypes(q)
-    R = B * T
+    ELT, PREC, _ = _dtypes(q)
     qf, kf, vf, gf = (_flat(x) for x in (q, k, v, gk))
-
-    gc = torch.empty(R, H, K, device=q.device, dtype=torch.float32)
-    gl = torch.empty(ch.num_chunks, H, K, device=q.device, dtype=torch.float32)
-    qd, kd = torch.empty_like(qf), torch.empty_like(kf)
+    s = dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, ht=None)
+    if len(saved) > 1 and not store_final:
+        s.update(zip(("A", *STATE_BUFFERS), saved))
+        return s
+    A = saved[0] if saved else None
+    gc, gl, qd, kd, h = gla_forward_buffers(q, k, v, cu_seqlens, CH, scores=False)
     gla_prep_kernel[(triton.cdiv(K, t.launch["prep"]["BK"]), ch.num_chunks, H)](
         qf, kf, gf, gc, qd, kd, gl, ch.table, ch.cu, scale, H=H, K=K, CH=CH, **t.launch["prep"])
     if A is None:
-        A = torch.empty(R, H, CH, device=q.device, dtype=gla_score_dtype(q.dtype))
+        A, = gla_forward_buffers(q, k, v, cu_seqlens, CH, states=False)
         _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC)
-    h = torch.empty(ch.num_chunks, H, K, V, device=q.device, dtype=hdt)
     ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
     walk = t.launch["walk"]
     gla_state_kernel[(triton.cdiv(K, walk["BK"]), triton.cdiv(V, walk["BV"]), ch.num_seqs * H)](
         kd, vf, gl, h, h0 if h0 is not None else h, ht, ch.cu, ch.offsets,
         H=H, K=K, V=V, CH=CH, USE_H0=h0 is not None, STORE_FINAL=store_final, ELT=ELT, PREC=PREC, **walk)
-    return dict(t=t, ch=ch, ELT=ELT, PREC=PREC, qf=qf, kf=kf, vf=vf, gc=gc, gl=gl, qd=qd, kd=kd, A=A, h=h,
-                ht=ht if store_final else None)
+    s.update(gc=gc, gl=gl, qd=qd, kd=kd, A=A, h=h, ht=ht if store_final else None)
+    return s
 
 
 def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
-                         chunk_size=None, block_size=None, return_scores=False):
-    """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``, plus the chunk
-    score matrices ``A`` (``[B*T, H, chunk]`` in ``layout.gla_score_dtype``: the dtype of the matmuls they
-    enter) with ``return_scores``: saved for the backward, they spare it the pair kernels (16 MiB per 8K tokens
-    of a merged head in bf16 against about 0.8 ms of recompute)."""
+                         chunk_size=None, block_size=None, return_saved=False, save_states=False):
+    """Triton forward. Shapes as ``chunk_gla_torch``; returns ``(o, final_state or None)``, plus with
+    ``return_saved`` the list the backward takes as ``saved``: the chunk score matrices ``A`` (``[B*T, H,
+    chunk]`` in ``layout.gla_score_dtype``, the dtype of the matmuls they enter; they spare the backward the pair
+    kernels, 16 MiB per 8K tokens of a merged head in bf16 against about 0.8 ms of recompute), and with
+    ``save_states`` (and no final state) also ``STATE_BUFFERS``: the backward then runs neither the prep nor the
+    state walk again, for more memory held until it runs: ``H K (4 + 2 + 2)`` bytes per token for gc, qd, kd and
+    ``H K V / chunk`` states per token, about 24 KiB per token of a GLA-1.3B layer in bf16 (original or merged),
+    9 GiB for 24 layers at 16K tokens."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
@@ -243,20 +253,21 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     gla_output_kernel[(triton.cdiv(V, t.launch["out"]["BV"]), ch.num_chunks, H)](
         s["qd"], s["vf"], s["h"], s["A"], o, ch.table, ch.cu,
         H=H, K=K, V=V, CH=t.CH, BT=t.BT, ELT=s["ELT"], PREC=s["PREC"], **t.launch["out"])
-    if return_scores:
-        return o.view(B, T, H, V), s["ht"], s["A"]
-    return o.view(B, T, H, V), s["ht"]
+    if not return_saved:
+        return o.view(B, T, H, V), s["ht"]
+    keep = save_states and not output_final_state
+    return o.view(B, T, H, V), s["ht"], [s["A"], *(s[n] for n in STATE_BUFFERS if keep)]
 
 
 def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, cu_seqlens=None,
-                         chunk_size=None, block_size=None, scores=None):
-    """Triton backward: recomputes the states (and the scores unless the forward's ``scores`` are given),
-    then returns ``(dq, dk, dv, dg, dh0 or None)``."""
+                         chunk_size=None, block_size=None, saved=()):
+    """Triton backward: recomputes what the forward's ``saved`` (``chunk_gla_fwd_triton``) does not hold, then
+    returns ``(dq, dk, dv, dg, dh0 or None)``."""
     B, T, H, K = q.shape
     V = v.shape[-1]
     scale = K**-0.5 if scale is None else scale
     h0 = None if initial_state is None else initial_state.float().contiguous()
-    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None, A=scores)
+    s = _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, dht is not None, saved)
     t, ch, ELT, PREC = s["t"], s["ch"], s["ELT"], s["PREC"]
     R, NB, NBI, dev = B * T, t.CH // t.BT, t.CH // t.BTI, q.device
     dof = _flat(do)
@@ -308,27 +319,28 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
 
 class _ChunkGLATriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size):
-        o, ht, A = chunk_gla_fwd_triton(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens,
-                                        chunk_size, return_scores=True)
-        ctx.save_for_backward(q, k, v, gk, initial_state, cu_seqlens, A)
+    def forward(ctx, q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size, save_states):
+        o, ht, saved = chunk_gla_fwd_triton(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens,
+                                            chunk_size, return_saved=True, save_states=save_states)
+        ctx.save_for_backward(q, k, v, gk, initial_state, cu_seqlens, *saved)
         ctx.scale, ctx.chunk_size = scale, chunk_size
         return o, ht
 
     @staticmethod
     def backward(ctx, do, dht):
-        q, k, v, gk, h0, cu, A = ctx.saved_tensors
+        q, k, v, gk, h0, cu, *saved = ctx.saved_tensors
         dq, dk, dv, dg, dh0 = chunk_gla_bwd_triton(do, dht, q, k, v, gk, ctx.scale, h0, cu, ctx.chunk_size,
-                                                   scores=A)
-        return dq, dk, dv, dg, None, dh0, None, None, None
+                                                   saved=saved)
+        return dq, dk, dv, dg, None, dh0, None, None, None, None
 
 
 def chunk_gla_triton(q, k, v, gk, scale=None, initial_state=None, output_final_state=False, cu_seqlens=None,
-                     chunk_size=None):
+                     chunk_size=None, save_states=False):
     """Differentiable Triton GLA (plain autograd.Function; ``ops.gla_attention`` wraps it as a custom op).
 
     Args as ``chunk_gla_torch``; ``chunk_size`` is the spacing of stored states. Default: 64 for states of
     up to 256 x 512 per head, 256 above.
     """
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    return _ChunkGLATriton.apply(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size)
+    return _ChunkGLATriton.apply(q, k, v, gk, scale, initial_state, output_final_state, cu_seqlens, chunk_size,
+                                 save_states)
