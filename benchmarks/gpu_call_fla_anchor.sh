@@ -6,18 +6,21 @@
 # keeps between calls.
 #   PHASE=warm  fla's model only (fills the cache where the shipped results do not match: another Triton, fla or
 #               GPU); save_autotune leaves $OUT/fla_anchor_autotune.tgz to commit;
-#   PHASE=time  ours (original, StateX) then fla's, same process, same GPU;
+#   PHASE=time  ours (original, StateX) then fla's, same process, same GPU (VARIANTS: gpu_e2e.py's
+#               --speed-variants, default ours,fla; ours-saved adds kernel_save_states);
 #   PHASE=profile  one training step of ours and of fla's GLA-1.3B under torch.profiler (PROFILE_TOP rows each;
 #               PROFILE_MODELS, default gla,fla: gpu_e2e.py's --profile-models).
-# Ran 2026-11-30: warm as calls m (sixth round) and zc, time as n, zd and ze, profile as zd and ze (ninth round).
-# usage: PHASE=warm|time|profile [PROFILE_TOP=rows] [PROFILE_MODELS=...] benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]
+# Ran 2026-11-30: warm as calls m (sixth round) and zc, time as n, zd and ze, profile as zd and ze (ninth round);
+# time as zj, zk and zm, profile as zj, zk and zm (tenth round).
+# usage: PHASE=warm|time|profile [VARIANTS=...] [PROFILE_TOP=rows] [PROFILE_MODELS=...] \
+#          benchmarks/gpu_call_fla_anchor.sh OUT [DEADLINE_S]
 #        (repo root; statex_dist, fla importable)
 source "$(dirname "$0")/gpu_call_common.sh" fla_anchor "$@"
 warm_triton_cache
 mkdir -p "$RES/e2e"
 case ${PHASE:?PHASE=warm, time or profile} in
   warm) args=(--parts speed --speed-variants fla) ;;
-  time) args=(--parts speed --speed-variants ours,fla) ;;
+  time) args=(--parts speed --speed-variants "${VARIANTS:-ours,fla}") ;;
   profile) args=(--parts profile --profile-models "${PROFILE_MODELS:-gla,fla}" --profile-top "${PROFILE_TOP:-30}") ;;
   *) echo "PHASE must be warm, time or profile"; exit 2 ;;
 esac

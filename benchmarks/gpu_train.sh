@@ -99,6 +99,7 @@ run_step() {  # one name of RUNS
   case $1 in
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
+    ws1-kept) ws1_pair fsdp-ws1-kept model.kernel_save_states=true "${NOCKPT[@]}" ;;  # as ws1, chunk states kept
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
     fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes

@@ -220,11 +220,16 @@ def _kernel_times(run, label: str, steps: int = 5) -> list[dict]:
 
 
 def section_profile(results, shapes="original,merged"):
-    """Per-kernel CUDA time of one fwd+bwd of ours (torch.profiler), original and merged shapes."""
+    """Per-kernel CUDA time of one fwd+bwd of ours (torch.profiler) at the named shapes (original, merged,
+    original-4k, merged-4k)."""
     from statex_dist.kernels.gla.chunk_triton import chunk_gla_triton
 
     rows = []
-    for name, shape in [("original", ORIGINAL), ("merged", MERGED)]:
+    # -4k: the GLA-1.3B training step's shape in gpu_e2e.py (B=4, T=4096), where a merged layer's kernels cost
+    # 1.66x an original layer's against 1.50x at T=8192 (tenth round)
+    half = lambda shape: (shape[0], 4096, *shape[2:])  # noqa: E731
+    for name, shape in [("original", ORIGINAL), ("merged", MERGED), ("original-4k", half(ORIGINAL)),
+                        ("merged-4k", half(MERGED))]:
         if name not in shapes.split(","):
             continue
         ins, do = gla_inputs(*shape)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# nvidia-h200-x2 call prepared in the tenth round (2026-11-30; issues 5 and 7): the GLA kernels' kept chunk states
+# (kernel_save_states, docs/kernels.md) against the recomputing backward and stock fla, in a plain loop and
+# through the trainer, with the GPU tests of the change.
+#   GPU 1: tests/kernels/test_gpu.py and tests/models/test_fused_ops.py (the custom op's opcheck with kept states
+#          on a packed row; their 21 tests took 208 s on a fresh machine in call zk);
+#   GPU 0: gpu_e2e.py's speed part, ours / ours with kept states / stock fla in one process, then kernels.py's
+#          per-kernel profile at the training step's shape (original-4k, merged-4k: why a merged layer costs
+#          1.66x an original one there against 1.50x at T=8192);
+#   both, after the tests: the trainer at world size 1 (StateX on GPU 0, the original on GPU 1), states
+#          recomputed (ws1) and kept (ws1-kept), 12 steps each.
+# usage: benchmarks/gpu_call_kept_states.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla importable)
+source "$(dirname "$0")/gpu_call_common.sh" kept_states "$@"
+mkdir -p "$RES"/{tests,e2e,kernels,train}
+warm_triton_cache
+(CUDA_VISIBLE_DEVICES=1 timeout "$(lim 420)" $PY -m pytest -q -p no:cacheprovider -rA --durations=10 \
+   tests/kernels/test_gpu.py tests/models/test_fused_ops.py > "$RES/tests/log" 2>&1
+ note "GPU tests exit $?") &
+CUDA_VISIBLE_DEVICES=0 timeout "$(lim 240)" $PY benchmarks/gpu_e2e.py --parts speed \
+  --speed-variants ours,ours-saved,fla --steps 4 --warmup 2 --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
+note "gpu_e2e speed (ours, ours-saved, fla) exit $?"
+CUDA_VISIBLE_DEVICES=0 timeout "$(lim 90)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections profile \
+  --profile-shapes original-4k,merged-4k > "$RES/kernels/log" 2>&1
+note "kernels.py profile at T=4096 exit $?"
+wait
+RUNS="prep ws1 ws1-kept" EXTRA="steps=12" FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=90 \
+  DEADLINE=$((DEADLINE - SECONDS - 10)) bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
+note "trainer runs (prep ws1 ws1-kept) exit $?"
+tail -3 "$RES/tests/log" >> "$RES/steps.log"
+pack
+cat "$RES/steps.log"
