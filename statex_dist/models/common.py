@@ -2,7 +2,8 @@
 
 Everything here has a plain PyTorch path that runs on any device (norms compute in fp32 and return the input
 dtype, as fla's fused versions do, so logits agree with fla within bf16 rounding). On CUDA, the norms, the
-SwiGLU MLP and GLA's gate call fla's fused Triton ops instead (``fused=True``, from the configs' ``fuse_norm``/``fuse_swiglu``).
+SwiGLU MLP and GLA's gate call fla's fused Triton ops instead (``fused=True``, from the configs' ``fuse_norm``
+and ``fuse_swiglu``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import torch.nn.functional as F
 @functools.cache
 def fla_fused(name: str) -> Callable | None:
     """fla's fused Triton op ``name`` (``rms_norm``, ``rms_norm_gated``, ``rmsnorm_fn``, ``logsigmoid``,
-    ``swiglu_linear``, ``causal_conv1d``), or None when fla or triton does not import. Used for CUDA tensors only: the same math as
-    the PyTorch code in one pass over memory, saving only the bf16 inputs for backward instead of several fp32
-    intermediates."""
+    ``swiglu_linear``, ``causal_conv1d``), or None when fla or triton does not import. Used for CUDA tensors
+    only: the same math as the PyTorch code in one pass over memory, saving only the bf16 inputs for backward
+    instead of several fp32 intermediates."""
     try:
         if name == "rms_norm":
             from fla.modules.layernorm import rms_norm as fn
@@ -47,9 +48,9 @@ def use_fused(enabled: bool, x: torch.Tensor, name: str) -> Callable | None:
 
 
 def set_fused_ops(model: nn.Module, enabled: bool) -> nn.Module:
-    """Switch every module with a ``fused`` switch (norms, MLPs, GLA's gate, Mamba2's conv) between fla's fused ops and the
-    PyTorch path (same parameters; the configs' ``fuse_norm`` also renames fla's GLA output-norm parameter, so
-    it cannot be used for this)."""
+    """Switch every module with a ``fused`` switch (norms, MLPs, GLA's gate, Mamba2's conv) between fla's fused
+    ops and the PyTorch path (same parameters; the configs' ``fuse_norm`` also renames fla's GLA output-norm
+    parameter, so it cannot be used for this)."""
     for mod in model.modules():
         if isinstance(getattr(mod, "fused", None), bool):
             mod.fused = enabled

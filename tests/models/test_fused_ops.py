@@ -88,7 +88,8 @@ def test_gla_gate_calls_flas_logsigmoid_by_its_signature(monkeypatch):
         temperatures.append(a["temperature"])
         return (torch.nn.functional.logsigmoid(a["x"].float()) / a["temperature"]).to(a["x"].dtype)
 
-    monkeypatch.setattr(gla, "use_fused", lambda enabled, x, name: stand_in if enabled and name == "logsigmoid" else None)
+    monkeypatch.setattr(gla, "use_fused",
+                        lambda enabled, x, name: stand_in if enabled and name == "logsigmoid" else None)
     mixer = tiny_model("gla").model.layers[0].attn
     plain = set_fused_ops(copy.deepcopy(mixer), False)
     logits = torch.randn(2, 7, mixer.key_dim, dtype=torch.bfloat16)
