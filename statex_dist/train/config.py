@@ -44,8 +44,8 @@ class ModelConfig:
     """Override the model's kernel backend (auto | torch | triton | fla); null = the model config's."""
     kernel_save_states: Optional[bool] = None
     """GLA only: override the model's ``kernel_save_states`` (keep the Triton kernels' chunk states from forward
-    to backward: faster backward, about 24 KiB more activation memory per token per GLA-1.3B layer); null = the
-    model config's."""
+    to backward: two kernels fewer per layer in backward, about 24 KiB more activation memory per token per
+    GLA-1.3B layer); null = the model config's."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.config is None):
