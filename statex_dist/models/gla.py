@@ -64,8 +64,8 @@ class GLAMixer(nn.Module):
 
     def log_decay(self, logits: torch.Tensor) -> torch.Tensor:
         """``logsigmoid(logits) / gate_logit_normalizer`` in the logits' dtype (bf16 under autocast, as fla's GLA),
-        computed in fp32 and rounded once (with the default normalizer 16, a power of two, the same values as
-        fla's two bf16 steps). On CUDA this is fla's fused kernel: one pass each way where our earlier fp32 gate
+        computed in fp32 and rounded once (with the default normalizer 16, a power of two, fla's two bf16 steps
+        round at the same point). On CUDA this is fla's fused kernel: one pass each way where our earlier fp32 gate
         took three (cast, logsigmoid, divide) plus a cast back in backward: 1.7 ms of a GLA-1.3B step on an H200
         against 3.5 ms and two fp32 copies (2026-11-30, calls ze and zk)."""
         fn = use_fused(self.fused, logits, "logsigmoid")
