@@ -4,7 +4,8 @@
 # through the trainer, with the GPU tests of the change.
 #   GPU 1: tests/kernels/test_gpu.py and tests/models/test_fused_ops.py (the custom op's opcheck with kept states
 #          on a packed row; their 21 tests took 208 s on a fresh machine in call zk);
-#   GPU 0: gpu_e2e.py's speed part, ours / ours with kept states / stock fla in one process, then kernels.py's
+#   GPU 0: gpu_e2e.py's speed part, ours / ours with kept states / stock fla in one process (10 timed steps each
+#          where earlier rounds timed 4: their ratios moved by 1-2% between calls), then kernels.py's
 #          per-kernel profile at the training step's shape (original-4k, merged-4k: why a merged layer costs
 #          1.66x an original one there against 1.50x at T=8192);
 #   both, after the tests: the trainer at world size 1 (StateX on GPU 0, the original on GPU 1), states
@@ -17,7 +18,7 @@ warm_triton_cache
    tests/kernels/test_gpu.py tests/models/test_fused_ops.py > "$RES/tests/log" 2>&1
  note "GPU tests exit $?") &
 CUDA_VISIBLE_DEVICES=0 timeout "$(lim 240)" $PY benchmarks/gpu_e2e.py --parts speed \
-  --speed-variants ours,ours-saved,fla --steps 4 --warmup 2 --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
+  --speed-variants ours,ours-saved,fla --steps 10 --warmup 2 --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
 note "gpu_e2e speed (ours, ours-saved, fla) exit $?"
 CUDA_VISIBLE_DEVICES=0 timeout "$(lim 90)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections profile \
   --profile-shapes original-4k,merged-4k > "$RES/kernels/log" 2>&1
