@@ -3,8 +3,9 @@
 Parts (``--parts``, comma separated):
   logits  fla's GLAForCausalLM / Mamba2ForCausalLM vs ours on the same weights (foundation contract)
   fused   our models with fla's fused norm / SwiGLU ops (the CUDA default) vs our PyTorch modules, same weights
-  speed   GLA-1.3B training step, B=4 x T=4096, bf16 autocast, fp32 params, fused AdamW: stock fla (original),
-          ours (original), ours (StateX: layers 0, 6, 12, 18 merged); plus the Mamba2-1.3B step at equal tokens
+  speed   GLA-1.3B training step, B=4 x T=4096, fused AdamW, bf16 autocast over fp32 params (or --recipe fsdp-bf16):
+          stock fla (original), ours (original), ours (StateX: layers 0, 6, 12, 18 merged), each also with kept
+          chunk states (ours-saved); plus the Mamba2-1.3B step at equal tokens
   profile torch.profiler over one training step of GLA-1.3B (original, StateX) and Mamba2-1.3B (ours), stock fla:
           top CUDA kernels by time
   long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
@@ -34,6 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 TINY = False  # --tiny: the same code on tiny shapes on CPU (a dry run before spending GPU time)
 DEVICE = "cuda"
+# speed part's precision recipe: "autocast" (fp32 weights, bf16 autocast: a plain PyTorch loop) or "fsdp-bf16"
+# (each block and the model fully_shard-ed at world size 1 with bf16 weights gathered, fp32 reduce and master
+# weights, no autocast: the trainer's mixed_bf16, torchtitan's and flame's recipe), for ours and stock fla alike
+RECIPE = "autocast"
 
 
 def shipped(name: str, **overrides):
@@ -80,9 +85,27 @@ def peak_gib() -> float:
     return torch.cuda.max_memory_allocated() / 2**30 if DEVICE == "cuda" else float("nan")
 
 
+def shard_bf16(model) -> None:
+    """RECIPE fsdp-bf16: FSDP2 at world size 1 over ``model.model.layers`` (ours and fla's models both keep their
+    blocks there), bf16 compute weights, fp32 gradient reduction; the process group is made on first use."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if DEVICE == "cuda" else "gloo", init_method="tcp://127.0.0.1:29533",
+                                rank=0, world_size=1)
+    kw = dict(mesh=init_device_mesh(DEVICE, (1,)),
+              mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32))
+    for block in model.model.layers:
+        fully_shard(block, **kw)
+    fully_shard(model, **kw)
+
+
 def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: int):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.1,
                             fused=DEVICE == "cuda")
+    autocast = RECIPE == "autocast"
     ids = torch.randint(0, vocab, (batch, seq), device=DEVICE)
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -90,7 +113,7 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
-        with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
             out = model(input_ids=ids, labels=ids)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -207,7 +230,9 @@ def stock_fla(kind: str):
 
 def part_speed(out: list[str], steps: int, warmup: int) -> None:
     B, T = SPEED_SHAPE if not TINY else (2, 128)
-    out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, bf16 autocast, fp32 params, fused AdamW\n")
+    recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
+              "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
+    out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
     out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
     out.append("|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
@@ -243,6 +268,8 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
             model = build_model(cfg, device=DEVICE)
             flop_cfg = cfg
         model.train()
+        if RECIPE == "fsdp-bf16":
+            shard_bf16(model)
         try:
             r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
         except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
@@ -340,7 +367,7 @@ def part_long(out: list[str], steps: int) -> None:
 
 def main() -> None:
     global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, SPEED_SHAPE, LONG_MODELS, \
-        PROFILE_MODELS
+        PROFILE_MODELS, RECIPE
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
@@ -355,6 +382,8 @@ def main() -> None:
                         "fla-mamba2 (default: all)")
     parser.add_argument("--profile-top", type=int, default=30, help="rows of each profile table")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
+    parser.add_argument("--recipe", choices=("autocast", "fsdp-bf16"), default="autocast",
+                        help="precision recipe of the speed part (RECIPE above), the same for every model")
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, gla-statex, mamba2, fla "
                         "(stock fla's GLAForCausalLM)")
@@ -368,6 +397,7 @@ def main() -> None:
     PROFILE_MODELS = tuple(args.profile_models.split(","))
     SPEED_VARIANTS = tuple(v for v in args.speed_variants.split(",") if v)
     SPEED_SHAPE = tuple(int(v) for v in args.speed_shape.lower().split("x"))
+    RECIPE = args.recipe
     LOGIT_DTYPES, LOGIT_MODELS = tuple(args.logit_dtypes.split(",")), tuple(args.logit_models.split(","))
     LOGIT_SEQ = args.logit_seq
     TINY, DEVICE = args.tiny, ("cpu" if args.tiny else "cuda")
