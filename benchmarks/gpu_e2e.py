@@ -268,9 +268,9 @@ def part_speed(out: list[str], steps: int, warmup: int) -> None:
             model = build_model(cfg, device=DEVICE)
             flop_cfg = cfg
         model.train()
-        if RECIPE == "fsdp-bf16":
-            shard_bf16(model)
         try:
+            if RECIPE == "fsdp-bf16":
+                shard_bf16(model)
             r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
         except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
             out.append(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | |")
