@@ -3,7 +3,8 @@
 # kept chunk states (kernel_save_states, docs/kernels.md) against the recomputing backward and stock fla, in a
 # plain loop and through the trainer, with the GPU tests of the change.
 #   GPU 1: tests/kernels/test_gpu.py and tests/models/test_fused_ops.py (the custom op's opcheck with kept states
-#          on a packed row; their 21 tests took 208 s on a fresh machine in call zk);
+#          on a packed row; their 21 tests took 208 s on a fresh machine in call zk), then GLA's logits against
+#          stock fla's on the same weights (the gate is now bf16 like fla's: gpu_e2e.py --parts logits);
 #   GPU 0: gpu_e2e.py's speed part, ours / ours with kept states / stock fla in one process (10 timed steps each
 #          where earlier rounds timed 4: their ratios moved by 1-2% between calls), under the plain loop's autocast
 #          and again under the trainer's FSDP2 bf16 recipe (--recipe fsdp-bf16: what flame runs), then kernels.py's
@@ -15,9 +16,13 @@
 source "$(dirname "$0")/gpu_call_common.sh" kept_states "$@"
 mkdir -p "$RES"/{tests,e2e,kernels,train}
 warm_triton_cache  # exports TRITON_CACHE_DIR: every job below shares the cache and fla's shipped tuning
-(CUDA_VISIBLE_DEVICES=1 timeout "$(lim 420)" $PY -m pytest -q -p no:cacheprovider -rA --durations=10 \
+(export CUDA_VISIBLE_DEVICES=1
+ timeout "$(lim 420)" $PY -m pytest -q -p no:cacheprovider -rA --durations=10 \
    tests/kernels/test_gpu.py tests/models/test_fused_ops.py > "$RES/tests/log" 2>&1
- note "GPU tests exit $?") &
+ note "GPU tests exit $?"
+ timeout "$(lim 90)" $PY benchmarks/gpu_e2e.py --parts logits --logit-models gla --out "$RES/e2e/logits.md" \
+   > "$RES/e2e/log_logits" 2>&1
+ note "gpu_e2e logits (ours against stock fla, same weights, GLA) exit $?") &
 CUDA_VISIBLE_DEVICES=0 timeout "$(lim 240)" $PY benchmarks/gpu_e2e.py --parts speed \
   --speed-variants ours,ours-saved,fla --steps 10 --warmup 2 --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
 note "gpu_e2e speed (ours, ours-saved, fla) exit $?"
