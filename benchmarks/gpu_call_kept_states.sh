@@ -9,7 +9,7 @@
 #          where earlier rounds timed 4: their ratios moved by 1-2% between calls), under the plain loop's autocast
 #          and again under the trainer's FSDP2 bf16 recipe (--recipe fsdp-bf16: what flame runs), then kernels.py's
 #          per-kernel profile at the training step's shape (original-4k, merged-4k: why a merged layer costs
-#          1.66x an original one there against 1.50x at T=8192);
+#          about 1.65x an original one there against 1.50x at T=8192);
 #   both, after the tests: the trainer at world size 1 (StateX on GPU 0, the original on GPU 1), states
 #          recomputed (ws1) and kept (ws1-kept), 12 steps each.
 # usage: benchmarks/gpu_call_kept_states.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla importable)

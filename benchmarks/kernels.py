@@ -226,7 +226,7 @@ def section_profile(results, shapes="original,merged"):
 
     rows = []
     # -4k: the GLA-1.3B training step's shape in gpu_e2e.py (B=4, T=4096), where a merged layer's kernels cost
-    # 1.66x an original layer's against 1.50x at T=8192 (tenth round)
+    # about 1.65x an original layer's against 1.50x at T=8192 (tenth round)
     half = lambda shape: (shape[0], 4096, *shape[2:])  # noqa: E731
     for name, shape in [("original", ORIGINAL), ("merged", MERGED), ("original-4k", half(ORIGINAL)),
                         ("merged-4k", half(MERGED))]:
