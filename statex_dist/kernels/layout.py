@@ -19,12 +19,16 @@ def gla_state_stride(K: int, V: int) -> int:
     return 64 if K * V <= 256 * 512 else 256
 
 
+def interpreting() -> bool:
+    """True under Triton's CPU interpreter (``TRITON_INTERPRET=1``): it dots in fp32, so every buffer is fp32."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
 def gla_state_dtype(dtype: torch.dtype) -> torch.dtype:
     """dtype of the chunk-start states the Triton GLA kernels store: bf16 for bf16 inputs (the dtype of the
     matmuls they enter), fp32 for fp16 (its range is too narrow for a state) and fp32 inputs and under the
     interpreter."""
-    interpreted = os.environ.get("TRITON_INTERPRET", "0") == "1"
-    return torch.bfloat16 if dtype == torch.bfloat16 and not interpreted else torch.float32
+    return torch.bfloat16 if dtype == torch.bfloat16 and not interpreting() else torch.float32
 
 
 def gla_chunk_capacity(B: int, T: int, CH: int, n_seqs: int | None = None) -> int:
@@ -55,8 +59,7 @@ def gla_score_dtype(dtype: torch.dtype) -> torch.dtype:
     """dtype of the chunk scores the Triton GLA forward keeps for the backward: that of the matmuls they enter
     (the input dtype for 16-bit inputs, so storing them rounded loses nothing; fp32 for fp32 inputs and under the
     Triton interpreter, which dots in fp32)."""
-    interpreted = os.environ.get("TRITON_INTERPRET", "0") == "1"
-    return torch.float32 if dtype == torch.float32 or interpreted else dtype
+    return torch.float32 if dtype == torch.float32 or interpreting() else dtype
 
 
 @dataclass

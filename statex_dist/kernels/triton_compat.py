@@ -6,14 +6,14 @@ over a runtime value fails. We re-register ``__index__`` through ``.item()``; no
 """
 from __future__ import annotations
 
-import os
+from statex_dist.kernels.layout import interpreting
 
 _patched = False
 
 
 def patch_interpreter() -> None:
     global _patched
-    if _patched or os.environ.get("TRITON_INTERPRET", "0") != "1":
+    if _patched or not interpreting():
         return
     try:
         import triton.runtime.interpreter as interp

@@ -9,7 +9,6 @@ only a little more pair work. No autotuning: tiles come from the shapes, so the 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
@@ -25,7 +24,7 @@ from statex_dist.kernels.gla.triton_bwd import (
     gla_dstate_kernel,
     gla_dv_kernel,
 )
-from statex_dist.kernels.layout import gla_forward_buffers, gla_state_dtype, gla_state_stride
+from statex_dist.kernels.layout import gla_forward_buffers, gla_state_dtype, gla_state_stride, interpreting
 from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
     gla_intra_kernel,
@@ -38,10 +37,6 @@ from statex_dist.kernels.gla.triton_fwd import (
 patch_interpreter()
 
 _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.float16: tl.float16}
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 # Launch settings of every kernel for bf16 inputs, per class of stored-state spacing: "large" (chunk_size > 64: the
@@ -217,12 +212,13 @@ def _forward_states(k, v, gk, h0, cu_seqlens, scale, q, chunk_size, block_size, 
     if len(saved) > 1 and not store_final:
         s.update(zip(("A", *STATE_BUFFERS), saved))
         return s
-    A = saved[0] if saved else None
-    gc, gl, qd, kd, h = gla_forward_buffers(q, k, v, cu_seqlens, CH, scores=False)
+    *scores, gc, gl, qd, kd, h = gla_forward_buffers(q, k, v, cu_seqlens, CH, scores=not saved)
     gla_prep_kernel[(triton.cdiv(K, t.launch["prep"]["BK"]), ch.num_chunks, H)](
         qf, kf, gf, gc, qd, kd, gl, ch.table, ch.cu, scale, H=H, K=K, CH=CH, **t.launch["prep"])
-    if A is None:
-        A, = gla_forward_buffers(q, k, v, cu_seqlens, CH, states=False)
+    if saved:  # the forward's scores: the pair kernels are skipped
+        A = saved[0]
+    else:
+        A, = scores
         _scores(qf, kf, gc, A, ch, t, scale, H, K, ELT, PREC)
     ht = torch.empty(ch.num_seqs, H, K, V, device=q.device, dtype=torch.float32) if store_final else h
     walk = t.launch["walk"]
