@@ -86,20 +86,17 @@ def peak_gib() -> float:
 
 
 def shard_bf16(model) -> None:
-    """RECIPE fsdp-bf16: FSDP2 at world size 1 over ``model.model.layers`` (ours and fla's models both keep their
-    blocks there), bf16 compute weights, fp32 gradient reduction; the process group is made on first use."""
+    """RECIPE fsdp-bf16: the trainer's FSDP2 wrapping (``apply_fsdp``, mixed_bf16) at world size 1 over
+    ``model.model.layers`` (ours and fla's models both keep their blocks there); the process group is made on
+    first use."""
     import torch.distributed as dist
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    from statex_dist.parallel.fsdp import apply_fsdp, build_mesh
 
     if not dist.is_initialized():
         dist.init_process_group("nccl" if DEVICE == "cuda" else "gloo", init_method="tcp://127.0.0.1:29533",
                                 rank=0, world_size=1)
-    kw = dict(mesh=init_device_mesh(DEVICE, (1,)),
-              mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32))
-    for block in model.model.layers:
-        fully_shard(block, **kw)
-    fully_shard(model, **kw)
+    apply_fsdp(model, build_mesh(1, DEVICE, None), "mixed_bf16", cpu_offload=False, layers=model.model.layers)
 
 
 def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: int):

@@ -49,8 +49,10 @@ def build_mesh(world: int, device_type: str, hsdp_shard_size: int | None):
 
 
 def apply_fsdp(model: torch.nn.Module, mesh, precision: str, cpu_offload: bool,
-               reshard_after_forward: bool = True) -> None:
-    """``reshard_after_forward=False`` keeps every block gathered from its forward to its backward."""
+               reshard_after_forward: bool = True, layers=None) -> None:
+    """``reshard_after_forward=False`` keeps every block gathered from its forward to its backward. ``layers``:
+    the blocks sharded one by one, our models' ``backbone_module.layers`` unless given (another model's blocks,
+    e.g. stock fla's ``model.model.layers``, to time it under the same recipe)."""
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
     kwargs = {"mesh": mesh}
@@ -59,7 +61,7 @@ def apply_fsdp(model: torch.nn.Module, mesh, precision: str, cpu_offload: bool,
         kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
     if cpu_offload:
         kwargs["offload_policy"] = CPUOffloadPolicy()
-    layers = model.backbone_module.layers
+    layers = model.backbone_module.layers if layers is None else layers
     for idx, block in enumerate(layers):
         # The last block's parameters are needed again at once by backward: keep them gathered.
         fully_shard(block, reshard_after_forward=reshard_after_forward and idx < len(layers) - 1, **kwargs)
