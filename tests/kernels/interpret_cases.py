@@ -25,7 +25,9 @@ CASES = {
     # bf16 inputs take their tiles from chunk_triton.LAUNCH (fp32 ones do not): tiles far
     # smaller than the head, so every kernel loops over several key/value tiles and row steps
     "B1-T150-H2-K40-V48-C64-bf16-launch": (1, 150, 2, 40, 48, 64, None, {"bf16": True, "launch": "small"}),
-    "B2-T150-H1-K40-V48-C128-bf16-launch": (2, 150, 1, 40, 48, 128, None, {"bf16": True, "launch": "large"}),
+    # ... and the state terms of dq and dk in two launches (LAUNCH's dqk "split")
+    "B2-T150-H1-K40-V48-C128-bf16-launch": (2, 150, 1, 40, 48, 128, None, {"bf16": True, "launch": "large",
+                                                                           "split": True}),
 }
 # the LAUNCH entry of the *-launch cases (for the class named by "launch"), and their tolerance: the outputs and
 # gradients come back in bf16
@@ -59,7 +61,8 @@ def run_case(B, T, H, K, V, CH, BT, extra):
     if extra.get("bf16"):  # the reference sees the same rounded inputs
         q, k, v, gk = (t.bfloat16().float() for t in (q, k, v, gk))
     if extra.get("launch"):
-        chunk_triton.LAUNCH = dict(chunk_triton.LAUNCH, **{extra["launch"]: SMALL_TILES})
+        tiles = dict(SMALL_TILES, dqk=dict(SMALL_TILES["dqk"], split=True)) if extra.get("split") else SMALL_TILES
+        chunk_triton.LAUNCH = dict(chunk_triton.LAUNCH, **{extra["launch"]: tiles})
     cu = torch.tensor(cu, dtype=torch.int32) if cu else None
     if extra.get("no_state"):
         h0 = None
@@ -78,6 +81,7 @@ def run_case(B, T, H, K, V, CH, BT, extra):
     if extra.get("launch"):  # the case must have run on SMALL_TILES
         assert tiles.launch["walk"] == dict(BK=16, BV=32, BT=16, num_warps=4, num_stages=2), tiles
         assert tiles.launch["dqk_intra"]["BK"] == 16 and tiles.launch["dg"]["BV"] == 32, tiles
+        assert tiles.launch["dqk"].get("split", False) == extra.get("split", False), tiles
     chunk_triton.LAUNCH = saved_launch
     got = [o, ht, *grads]
     return {name: rel_err(a, r) for name, a, r in zip(NAMES, got, ref) if a is not None and r is not None}
@@ -105,7 +109,8 @@ def run_custom_op():
 def run_saved_states():
     """``save_states``: the forward keeps its chunk states, the backward skips the prep and walk kernels. Through
     the custom op on a packed row (the per-chunk buffers sized by the static bound) and a plain batch: the saved
-    buffers have the fake tensors' shapes, and every gradient equals the recomputing backward's bit for bit."""
+    buffers have the fake tensors' shapes and are fully written (a packed row's spare chunk rows zeroed: opcheck
+    compares them between eager and compiled runs), and every gradient equals the recomputing backward's bit for bit."""
     from statex_dist.kernels import ops
     from statex_dist.kernels.gla import chunk_triton
 
@@ -127,7 +132,14 @@ def run_saved_states():
             ins = [t.clone().requires_grad_() for t in (q, k, v, gk)]
             walk = chunk_triton.gla_state_kernel = Counted(chunk_triton.gla_state_kernel)
             try:
-                o, _, saved = ops._gla_fwd_op(*ins, None, cu, 0.25, False, "triton", save)
+                # deterministic mode fills empty buffers with NaN: what the kernels leave unwritten shows
+                torch.use_deterministic_algorithms(True)
+                try:
+                    o, _, saved = ops._gla_fwd_op(*ins, None, cu, 0.25, False, "triton", save)
+                finally:
+                    torch.use_deterministic_algorithms(False)
+                out[f"{name}-finite"] = max(out.get(f"{name}-finite", 0.0),
+                                            0.0 if all(t.isfinite().all() for t in saved) else 1.0)
                 fake = ops.gla_forward_buffers(q, k, v, cu, 64, states=save)
                 assert [(t.shape, t.dtype) for t in saved] == [(t.shape, t.dtype) for t in fake], (saved, fake)
                 w = torch.randn_like(o) if w is None else w

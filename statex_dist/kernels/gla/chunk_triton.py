@@ -252,6 +252,9 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     if not return_saved:
         return o.view(B, T, H, V), s["ht"]
     keep = save_states and not output_final_state
+    if keep:  # a packed row's per-chunk buffers have spare rows (the static bound): keep them deterministic
+        for name in ("gl", "h"):
+            s[name][ch.num_chunks:].zero_()
     return o.view(B, T, H, V), s["ht"], [s["A"], *(s[n] for n in STATE_BUFFERS if keep)]
 
 
@@ -289,9 +292,11 @@ def chunk_gla_bwd_triton(do, dht, q, k, v, gk, scale=None, initial_state=None, c
 
     dq32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
     dk32 = torch.empty(R, H, K, device=dev, dtype=torch.float32)
-    gla_dqk_inter_kernel[(triton.cdiv(K, t.launch["dqk"]["BK"]), ch.num_chunks, H)](
-        s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH, ELT=ELT,
-        PREC=PREC, **t.launch["dqk"])
+    dqk = dict(t.launch["dqk"])
+    for terms in (1, 2) if dqk.pop("split", False) else (0,):  # dq and dk in two launches, or both in one
+        gla_dqk_inter_kernel[(triton.cdiv(K, dqk["BK"]), ch.num_chunks, H)](
+            s["vf"], dof, s["gc"], s["h"], dh, dq32, dk32, ch.table, ch.cu, scale, H=H, K=K, V=V, CH=t.CH,
+            TERMS=terms, ELT=ELT, PREC=PREC, **dqk)
 
     if t.CH > t.BT:
         gla_dqk_offdiag_kernel[(triton.cdiv(K, t.launch["dqk_offdiag"]["BK"]), ch.num_chunks * NB, H)](

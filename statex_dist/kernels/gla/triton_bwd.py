@@ -125,8 +125,10 @@ def gla_dv_kernel(kd, do, dh, A, dv, chunk_table, cu_seqlens,
 @triton.jit
 def gla_dqk_inter_kernel(v, do, gc, h, dh, dq, dk, chunk_table, cu_seqlens, scale,
                          H: tl.constexpr, K: tl.constexpr, V: tl.constexpr, CH: tl.constexpr,
-                         BK: tl.constexpr, BV: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
-    # state terms of dq and dk for a whole chunk, fp32 into dq / dk
+                         BK: tl.constexpr, BV: tl.constexpr, TERMS: tl.constexpr, ELT: tl.constexpr,
+                         PREC: tl.constexpr):
+    # state terms of dq (do h^T) and dk (v dh^T) for a whole chunk, fp32 into dq / dk. TERMS 0: both in one
+    # program; 1: dq only; 2: dk only (two launches, one fp32 [CH, BK] accumulator per program instead of two)
     i_k, i_c, i_h = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     start, eos = _chunk_rows(chunk_table, cu_seqlens, i_c)
     rows = start + tl.arange(0, CH)
@@ -140,20 +142,24 @@ def gla_dqk_inter_kernel(v, do, gc, h, dh, dq, dk, chunk_table, cu_seqlens, scal
         vv = v0 + tl.arange(0, BV)
         vmask = vv < V
         m = rmask[:, None] & vmask[None, :]
-        b_do = tl.load(do + (rows[:, None] * H + i_h) * V + vv[None, :], mask=m, other=0.0)
-        b_v = tl.load(v + (rows[:, None] * H + i_h) * V + vv[None, :], mask=m, other=0.0)
         s_offs = (i_c * H + i_h).to(tl.int64) * K * V + kk[:, None] * V + vv[None, :]
         s_mask = kmask[:, None] & vmask[None, :]
-        b_h = tl.load(h + s_offs, mask=s_mask, other=0.0)
-        b_dh = tl.load(dh + s_offs, mask=s_mask, other=0.0)
-        b_dq += _mm(b_do, tl.trans(b_h), ELT, PREC)
-        b_dk += _mm(b_v, tl.trans(b_dh), ELT, PREC)
+        if TERMS != 2:
+            b_do = tl.load(do + (rows[:, None] * H + i_h) * V + vv[None, :], mask=m, other=0.0)
+            b_h = tl.load(h + s_offs, mask=s_mask, other=0.0)
+            b_dq += _mm(b_do, tl.trans(b_h), ELT, PREC)
+        if TERMS != 1:
+            b_v = tl.load(v + (rows[:, None] * H + i_h) * V + vv[None, :], mask=m, other=0.0)
+            b_dh = tl.load(dh + s_offs, mask=s_mask, other=0.0)
+            b_dk += _mm(b_v, tl.trans(b_dh), ELT, PREC)
     m = rmask[:, None] & kmask[None, :]
     offs = (rows[:, None] * H + i_h) * K + kk[None, :]
     b_g = tl.load(gc + offs, mask=m, other=0.0)
-    g_last = tl.load(gc + (last * H + i_h) * K + kk, mask=kmask, other=0.0)
-    tl.store(dq + offs, b_dq * tl.exp(b_g) * scale, mask=m)
-    tl.store(dk + offs, b_dk * tl.exp(tl.minimum(g_last[None, :] - b_g, 0.0)), mask=m)
+    if TERMS != 2:
+        tl.store(dq + offs, b_dq * tl.exp(b_g) * scale, mask=m)
+    if TERMS != 1:
+        g_last = tl.load(gc + (last * H + i_h) * K + kk, mask=kmask, other=0.0)
+        tl.store(dk + offs, b_dk * tl.exp(tl.minimum(g_last[None, :] - b_g, 0.0)), mask=m)
 
 
 @triton.jit
