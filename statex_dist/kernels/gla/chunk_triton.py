@@ -45,12 +45,14 @@ _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.floa
 # tokens per matmul step) is capped at the chunk size.
 #   walk, dstate:  the forward and backward state walks; BK x BV is the fp32 slab kept on chip
 #   out, dv:       BV is the output tile, BK the step of the loop over K
-#   dqk:           dq/dk state terms; BK is the output tile (two fp32 accumulators), BV the step of the loop over V
+#   dqk:           dq/dk state terms; BK is the output tile (two fp32 accumulators, or one with ``split``: dq and
+#                  dk in two launches), BV the step of the loop over V
 #   intra, intra_offdiag, dqk_offdiag: pair kernels, BK the step of the loop over K (the output tile for dqk_offdiag)
 #   dqk_intra:     pair terms inside the diagonal blocks, BK the output tile
 #   prep, dg:      BK the key tile (dg: BV the step of its loop over V); dscore: BV the step of its loop over V
 # Swept and checked on an H200 in bf16 by ``benchmarks/gla_launch_sweep.py`` (2026-11-30, calls w and x: merged head
-# fwd+bwd 7.88 -> 6.92 ms by the walks and whole-chunk kernels, -> 6.30 ms by the pair kernels, prep and dg).
+# fwd+bwd 7.88 -> 6.92 ms by the walks and whole-chunk kernels, -> 6.30 ms by the pair kernels, prep and dg; call zp:
+# the merged head's dqk split, 0.948 -> 0.863 ms; the original head's stays fused, 0.441 against 0.458 split).
 # fp16 and fp32 inputs keep ``checked_launch`` (their stored states are fp32: more shared memory per state tile).
 # To re-tune on another GPU: ``python benchmarks/gla_launch_sweep.py --out DIR``, then copy ``DIR/best.json`` here.
 LAUNCH = {
@@ -58,7 +60,7 @@ LAUNCH = {
                   dstate=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=3),
                   out=dict(BK=64, BV=128, num_warps=8, num_stages=3),
                   dv=dict(BK=64, BV=128, num_warps=8, num_stages=3),
-                  dqk=dict(BK=64, BV=32, num_warps=8, num_stages=4),
+                  dqk=dict(BK=64, BV=64, num_warps=8, num_stages=3, split=True),
                   prep=dict(BK=16, num_warps=4, num_stages=3),
                   intra=dict(BK=64, num_warps=4, num_stages=3),
                   intra_offdiag=dict(BK=32, num_warps=4, num_stages=3),
