@@ -13,16 +13,18 @@
 #   both, after the tests: the trainer at world size 1 (StateX on GPU 0, the original on GPU 1), states
 #          recomputed (ws1) and kept (ws1-kept), 12 steps each.
 # With TESTS=0 (eleventh round, call zq) GPU 1 skips the tests, the logits and the profile and runs the FSDP2 bf16
-# recipe while GPU 0 runs the plain loop; the trainer then runs REPEATS rounds (gpu_train.sh).
-# usage: [TESTS=0] [REPEATS=N] benchmarks/gpu_call_kept_states.sh OUT [DEADLINE_S]   (repo root; statex_dist, fla
-#        importable)
+# recipe while GPU 0 runs the plain loop (PROFILE=1: then the kernels' profile); the trainer then runs REPEATS rounds
+# of RUNS (gpu_train.sh; RUNS= skips it). ROUNDS=N: gpu_e2e.py --rounds N (each variant N times, alternating order).
+# usage: [TESTS=0] [PROFILE=1] [ROUNDS=N] [REPEATS=N] [RUNS=...] benchmarks/gpu_call_kept_states.sh OUT [DEADLINE_S]
+#        (repo root; statex_dist, fla importable)
 source "$(dirname "$0")/gpu_call_common.sh" kept_states "$@"
 rm -rf "${RES:?}"/*
 mkdir -p "$RES"/{tests,e2e,kernels,train}
 warm_triton_cache  # exports TRITON_CACHE_DIR: every job below shares the cache and fla's shipped tuning
-SPEED=(benchmarks/gpu_e2e.py --parts speed --speed-variants ours,ours-saved,fla --steps 10 --warmup 2)
+SPEED=(benchmarks/gpu_e2e.py --parts speed --speed-variants ours,ours-saved,fla --steps 10 --warmup 2
+       --rounds "${ROUNDS:-1}")
 fsdp_bf16() {
-  CUDA_VISIBLE_DEVICES=$1 timeout "$(lim 200)" $PY "${SPEED[@]}" --recipe fsdp-bf16 --out "$RES/e2e/time_fsdp_bf16.md" \
+  CUDA_VISIBLE_DEVICES=$1 timeout "$(lim $((130 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --recipe fsdp-bf16 --out "$RES/e2e/time_fsdp_bf16.md" \
     > "$RES/e2e/log_fsdp_bf16" 2>&1
   note "gpu_e2e speed, FSDP2 bf16 recipe (ours, ours-saved, fla) exit $?"
 }
@@ -37,18 +39,21 @@ if [ "${TESTS:-1}" = 1 ]; then
 else
   fsdp_bf16 1 &
 fi
-CUDA_VISIBLE_DEVICES=0 timeout "$(lim 240)" $PY "${SPEED[@]}" --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
+CUDA_VISIBLE_DEVICES=0 timeout "$(lim $((170 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
 note "gpu_e2e speed (ours, ours-saved, fla) exit $?"
-if [ "${TESTS:-1}" = 1 ]; then
-  fsdp_bf16 0
+[ "${TESTS:-1}" = 1 ] && fsdp_bf16 0
+if [ "${TESTS:-1}" = 1 ] || [ "${PROFILE:-0}" = 1 ]; then
   CUDA_VISIBLE_DEVICES=0 timeout "$(lim 90)" $PY benchmarks/kernels.py --out "$RES/kernels" --sections profile \
     --profile-shapes original-4k,merged-4k > "$RES/kernels/log" 2>&1
   note "kernels.py profile at T=4096 exit $?"
 fi
 wait
-RUNS="prep ws1 ws1-kept" EXTRA="steps=12" FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=90 \
-  DEADLINE=$((DEADLINE - SECONDS - 10)) bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
-note "trainer runs (prep ws1 ws1-kept) exit $?"
+RUNS=${RUNS-prep ws1 ws1-kept}
+if [ -n "$RUNS" ]; then
+  RUNS=$RUNS EXTRA="steps=12" FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=90 DEADLINE=$((DEADLINE - SECONDS - 10)) \
+    bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
+  note "trainer runs ($RUNS) exit $?"
+fi
 tail -3 "$RES/tests/log" >> "$RES/steps.log" 2>/dev/null
 pack
 cat "$RES/steps.log"

@@ -225,73 +225,76 @@ def stock_fla(kind: str):
         return model_cls(cfg_cls(**raw)), shipped(name)
 
 
-def part_speed(out: list[str], steps: int, warmup: int) -> None:
+def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None:
+    """Training-step speed of every variant, ``rounds`` times over: odd rounds run the list backwards, so a drift
+    of the GPU's speed during the call (1-2% between variants of one round, tenth and eleventh rounds) falls on
+    both sides of each ratio. Ratios are taken within a round, then averaged."""
     B, T = SPEED_SHAPE if not TINY else (2, 128)
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
-    out.append("| variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| round | variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
+    out.append("|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
-    results = {}
 
     def kept(cfg):  # the same model with kernel_save_states (GLA: chunk states kept from forward to backward)
         cfg = copy.deepcopy(cfg)
         cfg.kernel_save_states = True
         return cfg
 
-    variants = [
-        ("statex_dist, original", "ours", base_cfg),
-        ("statex_dist, StateX (0,6,12,18 merged)", "ours", statex_cfg),
-        ("statex_dist, original, chunk states kept for backward", "ours-saved", kept(base_cfg)),
-        ("statex_dist, StateX, chunk states kept for backward", "ours-saved", kept(statex_cfg)),
-        ("statex_dist, Mamba2-1.3B (original)", "ours-mamba2", shipped("mamba2-1.3b")),
-        ("statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2",
+    variants = [  # (key of the ratios below, label, kind, config)
+        ("ours", "statex_dist, original", "ours", base_cfg),
+        ("sx", "statex_dist, StateX (0,6,12,18 merged)", "ours", statex_cfg),
+        ("ours_kept", "statex_dist, original, chunk states kept for backward", "ours-saved", kept(base_cfg)),
+        ("sx_kept", "statex_dist, StateX, chunk states kept for backward", "ours-saved", kept(statex_cfg)),
+        ("mamba2", "statex_dist, Mamba2-1.3B (original)", "ours-mamba2", shipped("mamba2-1.3b")),
+        ("mamba2_sx", "statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2",
          expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
-        # last: fla's first call autotunes for minutes; a killed run keeps the rows above
-        ("stock fla GLAForCausalLM (original)", "fla", None),
-        ("stock fla Mamba2ForCausalLM (original; torch fallback, no mamba_ssm)", "fla-mamba2", None),
+        # last in round 1: fla's first call autotunes for minutes; a killed run keeps the rows above
+        ("fla", "stock fla GLAForCausalLM (original)", "fla", None),
+        ("fla_mamba2", "stock fla Mamba2ForCausalLM (original; torch fallback, no mamba_ssm)", "fla-mamba2", None),
     ]
-    for label, kind, cfg in variants:
-        if SPEED_VARIANTS and kind not in SPEED_VARIANTS and label not in SPEED_VARIANTS:
-            continue
-        torch.manual_seed(0)
-        if kind.startswith("fla"):
-            if TINY:
-                continue  # fla's models need CUDA for a forward
-            model, flop_cfg = stock_fla(kind)
-        else:
-            model = build_model(cfg, device=DEVICE)
-            flop_cfg = cfg
-        model.train()
-        try:
-            if RECIPE == "fsdp-bf16":
-                shard_bf16(model)
-            r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
-        except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
-            out.append(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | |")
+    variants = [v for v in variants if not SPEED_VARIANTS or v[2] in SPEED_VARIANTS or v[1] in SPEED_VARIANTS]
+    variants = [v for v in variants if not (TINY and v[2].startswith("fla"))]  # fla's models need CUDA
+    tps = [{} for _ in range(rounds)]  # per round: key -> tokens/s
+    for rnd in range(rounds):
+        for key, label, kind, cfg in variants if rnd % 2 == 0 else variants[::-1]:
+            torch.manual_seed(0)
+            if kind.startswith("fla"):
+                model, flop_cfg = stock_fla(kind)
+            else:
+                model = build_model(cfg, device=DEVICE)
+                flop_cfg = cfg
+            model.train()
+            try:
+                if RECIPE == "fsdp-bf16":
+                    shard_bf16(model)
+                r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
+            except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
+                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | |")
+                free(model)
+                continue
+            n = six_n(model)
+            mfu6 = 6 * n * r["tokens_per_s"] / 790e12
+            mfu_lin = (6 * n + linear_attn_flops_per_token(flop_cfg)) * r["tokens_per_s"] / 790e12
+            tps[rnd][key] = r["tokens_per_s"]
+            out.append(f"| {rnd + 1} | {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | "
+                       f"{r['first_step_s']:.1f} | {r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
             free(model)
-            continue
-        n = six_n(model)
-        mfu6 = 6 * n * r["tokens_per_s"] / 790e12
-        mfu_lin = (6 * n + linear_attn_flops_per_token(flop_cfg)) * r["tokens_per_s"] / 790e12
-        results[label] = r
-        out.append(f"| {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | {r['first_step_s']:.1f} | "
-                   f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
-        free(model)
-    tps = {label: r["tokens_per_s"] for label, r in results.items()}
-    ours, sx, ours_kept, sx_kept, mamba2, fla, fla_mamba2 = (tps.get(variants[i][0]) for i in (0, 1, 2, 3, 4, 6, 7))
     out.append("")
-    for name, num, den in (("StateX / original (ours, GLA)", sx, ours), ("ours original / stock fla (GLA)", ours, fla),
-                           ("states kept / recomputed (ours original)", ours_kept, ours),
-                           ("states kept / recomputed (ours StateX)", sx_kept, sx),
-                           ("StateX / original, states kept", sx_kept, ours_kept),
-                           ("ours original, states kept / stock fla", ours_kept, fla),
-                           ("Mamba2 step time / GLA step time (ours, originals)", ours, mamba2),
-                           ("ours Mamba2 / stock fla Mamba2 torch fallback", mamba2, fla_mamba2)):
-        if num and den:
-            out.append(f"{name}: {num / den:.3f}")
+    for title, num, den in (("StateX / original (ours, GLA)", "sx", "ours"),
+                            ("ours original / stock fla (GLA)", "ours", "fla"),
+                            ("states kept / recomputed (ours original)", "ours_kept", "ours"),
+                            ("states kept / recomputed (ours StateX)", "sx_kept", "sx"),
+                            ("StateX / original, states kept", "sx_kept", "ours_kept"),
+                            ("ours original, states kept / stock fla", "ours_kept", "fla"),
+                            ("Mamba2 step time / GLA step time (ours, originals)", "ours", "mamba2"),
+                            ("ours Mamba2 / stock fla Mamba2 torch fallback", "mamba2", "fla_mamba2")):
+        ratios = [t[num] / t[den] for t in tps if num in t and den in t]
+        if ratios:
+            each = f" (rounds: {', '.join(f'{x:.3f}' for x in ratios)})" if len(ratios) > 1 else ""
+            out.append(f"{title}: {sum(ratios) / len(ratios):.3f}{each}")
     out.append("MFU against 790 TFLOP/s (measured bf16 matmul peak); 6N excludes the input embedding.\n")
 
 
@@ -369,6 +372,8 @@ def main() -> None:
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="speed part: run the variants this many times, "
+                        "alternating their order, and average the ratios taken within each round")
     parser.add_argument("--out", default="gpu_e2e.md")
     parser.add_argument("--tiny", action="store_true", help="dry run: tiny shapes on CPU")
     parser.add_argument("--logit-dtypes", default="float32,bfloat16")
@@ -406,7 +411,7 @@ def main() -> None:
     for part in args.parts.split(","):
         t0 = time.time()
         {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
-         "speed": lambda: part_speed(out, args.steps, args.warmup),
+         "speed": lambda: part_speed(out, args.steps, args.warmup, args.rounds),
          "profile": lambda: part_profile(out, args.profile_top),
          "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
         out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
