@@ -225,6 +225,13 @@ def stock_fla(kind: str):
         return model_cls(cfg_cls(**raw)), shipped(name)
 
 
+def kept(cfg):
+    """The same GLA model with kernel_save_states (the Triton kernels' chunk states kept from forward to backward)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.kernel_save_states = True
+    return cfg
+
+
 def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None:
     """Training-step speed of every variant, ``rounds`` times over: odd rounds run the list backwards, so a drift
     of the GPU's speed during the call (1-2% between variants of one round, tenth and eleventh rounds) falls on
@@ -237,11 +244,6 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     out.append("|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
-
-    def kept(cfg):  # the same model with kernel_save_states (GLA: chunk states kept from forward to backward)
-        cfg = copy.deepcopy(cfg)
-        cfg.kernel_save_states = True
-        return cfg
 
     variants = [  # (key of the ratios below, label, kind, config)
         ("ours", "statex_dist, original", "ours", base_cfg),
@@ -344,8 +346,10 @@ def part_long(out: list[str], steps: int) -> None:
     out.append(f"## 64K context: one {T}-token sequence per step, activation checkpointing per block\n")
     out.append("| model | tokens/s | step (s) | peak GiB | free of 139 GiB |")
     out.append("|---|---|---|---|---|")
+    gla_statex = expanded_config(shipped("gla-1.3b"), ExpansionPlan(layers="every:6"))
     cases = [
-        ("GLA-1.3B StateX (0,6,12,18 merged)", expanded_config(shipped("gla-1.3b"), ExpansionPlan(layers="every:6"))),
+        ("GLA-1.3B StateX (0,6,12,18 merged)", gla_statex),
+        ("GLA-1.3B StateX, chunk states kept for backward", kept(gla_statex)),
         ("Mamba2-1.3B StateX (0,12,24,36 d_state 512)",
          expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
     ]
