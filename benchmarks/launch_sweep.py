@@ -131,12 +131,12 @@ def cli(script: str, doc: str, run_one, set_launch, plan) -> int:
     ap.add_argument("--out", default=".")
     ap.add_argument("--budget-s", type=float, default=240)
     ap.add_argument("--one", help=argparse.SUPPRESS)
-    ap.add_argument("--apply", metavar="BEST_JSON")
-    args, rest = ap.parse_known_args()
+    ap.add_argument("--apply", metavar="BEST_JSON", help="then pytest ARGS... or SCRIPT ARGS...")
+    if len(sys.argv) > 2 and sys.argv[1] == "--apply":  # the rest is the command's own (its --out included)
+        return apply(set_launch, sys.argv[2], sys.argv[3:])
+    args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(run_one(json.loads(args.one))), flush=True)
         return 0
-    if args.apply:
-        return apply(set_launch, args.apply, rest)
     sweep(script, plan(), args.budget_s, args.out)
     return 0
