@@ -24,8 +24,8 @@ warm_triton_cache  # exports TRITON_CACHE_DIR: every job below shares the cache 
 SPEED=(benchmarks/gpu_e2e.py --parts speed --speed-variants ours,ours-saved,fla --steps 10 --warmup 2
        --rounds "${ROUNDS:-1}")
 fsdp_bf16() {
-  CUDA_VISIBLE_DEVICES=$1 timeout "$(lim $((130 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --recipe fsdp-bf16 --out "$RES/e2e/time_fsdp_bf16.md" \
-    > "$RES/e2e/log_fsdp_bf16" 2>&1
+  CUDA_VISIBLE_DEVICES=$1 timeout "$(lim $((130 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --recipe fsdp-bf16 \
+    --out "$RES/e2e/time_fsdp_bf16.md" > "$RES/e2e/log_fsdp_bf16" 2>&1
   note "gpu_e2e speed, FSDP2 bf16 recipe (ours, ours-saved, fla) exit $?"
 }
 if [ "${TESTS:-1}" = 1 ]; then
@@ -39,7 +39,8 @@ if [ "${TESTS:-1}" = 1 ]; then
 else
   fsdp_bf16 1 &
 fi
-CUDA_VISIBLE_DEVICES=0 timeout "$(lim $((170 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --out "$RES/e2e/time.md" > "$RES/e2e/log" 2>&1
+CUDA_VISIBLE_DEVICES=0 timeout "$(lim $((170 + 70 * ${ROUNDS:-1})))" $PY "${SPEED[@]}" --out "$RES/e2e/time.md" \
+  > "$RES/e2e/log" 2>&1
 note "gpu_e2e speed (ours, ours-saved, fla) exit $?"
 [ "${TESTS:-1}" = 1 ] && fsdp_bf16 0
 if [ "${TESTS:-1}" = 1 ] || [ "${PROFILE:-0}" = 1 ]; then

@@ -233,9 +233,9 @@ def kept(cfg):
 
 
 def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None:
-    """Training-step speed of every variant, ``rounds`` times over: odd rounds run the list backwards, so a drift
-    of the GPU's speed during the call (1-2% between variants of one round, tenth and eleventh rounds) falls on
-    both sides of each ratio. Ratios are taken within a round, then averaged."""
+    """Training-step speed of every variant, ``rounds`` times over: every second round runs the list backwards, so
+    a drift of the GPU's speed during the call (1-2% between variants of one round, tenth and eleventh rounds)
+    falls on both sides of each ratio. Ratios are taken within a round, then averaged."""
     B, T = SPEED_SHAPE if not TINY else (2, 128)
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
