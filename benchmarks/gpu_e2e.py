@@ -120,7 +120,8 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
         times.append(time.perf_counter() - t0)
     step = sum(times[warmup:]) / steps
     return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
-            "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
+            "step_range_s": (min(times[warmup:]), max(times[warmup:])), "peak_gib": peak_gib(),
+            "loss": float(out.loss.detach())}
 
 
 class Report(list):
@@ -240,8 +241,9 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
-    out.append("| round | variant | tokens/s | step (ms) | first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    out.append("| round | variant | tokens/s | step (ms) | fastest-slowest step (ms) | first step (s) | peak GiB | 6N-MFU "
+               "| linear-attn MFU |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
 
@@ -274,15 +276,17 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                     shard_bf16(model)
                 r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
             except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
-                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | |")
+                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | | |")
                 free(model)
                 continue
             n = six_n(model)
             mfu6 = 6 * n * r["tokens_per_s"] / 790e12
             mfu_lin = (6 * n + linear_attn_flops_per_token(flop_cfg)) * r["tokens_per_s"] / 790e12
             tps[rnd][key] = r["tokens_per_s"]
+            lo, hi = r["step_range_s"]
             out.append(f"| {rnd + 1} | {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | "
-                       f"{r['first_step_s']:.1f} | {r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
+                       f"{1000 * lo:.0f}-{1000 * hi:.0f} | {r['first_step_s']:.1f} | {r['peak_gib']:.1f} | "
+                       f"{100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
             free(model)
     out.append("")
     for title, num, den in (("StateX / original (ours, GLA)", "sx", "ours"),
