@@ -118,10 +118,10 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
         opt.zero_grad(set_to_none=True)
         sync()
         times.append(time.perf_counter() - t0)
-    step = sum(times[warmup:]) / steps
+    timed = times[warmup:]
+    step = sum(timed) / steps
     return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
-            "step_range_s": (min(times[warmup:]), max(times[warmup:])), "peak_gib": peak_gib(),
-            "loss": float(out.loss.detach())}
+            "step_range_s": (min(timed), max(timed)), "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
 
 
 class Report(list):
@@ -241,8 +241,8 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
-    out.append("| round | variant | tokens/s | step (ms) | fastest-slowest step (ms) | first step (s) | peak GiB | 6N-MFU "
-               "| linear-attn MFU |")
+    out.append("| round | variant | tokens/s | step (ms) | fastest-slowest step (ms) | first step (s) | peak GiB "
+               "| 6N-MFU | linear-attn MFU |")
     out.append("|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))

@@ -254,8 +254,8 @@ def chunk_gla_fwd_triton(q, k, v, gk, scale=None, initial_state=None, output_fin
     if not return_saved:
         return o.view(B, T, H, V), s["ht"]
     keep = save_states and not output_final_state
-    if keep:  # a packed row's per-chunk buffers have spare rows (the static bound): keep them deterministic
-        for name in ("gl", "h"):
+    if keep and s["h"].shape[0] > ch.num_chunks:  # a packed row's spare chunk rows (the static bound): zeroed,
+        for name in ("gl", "h"):                    # so what is kept does not depend on the allocator
             s[name][ch.num_chunks:].zero_()
     return o.view(B, T, H, V), s["ht"], [s["A"], *(s[n] for n in STATE_BUFFERS if keep)]
 
