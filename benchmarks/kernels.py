@@ -13,6 +13,8 @@ Sections:
           correctness vs float64 at T=300 (tables ssd_check and ssd)
   profile     per-kernel CUDA time of one GLA fwd+bwd (torch.profiler), original and merged shapes
   ssdprofile  the same for our SSD at the layer shape above, T=4096, d_state 128 and 512
+  mamba2block one whole Mamba2-1.3B block (norm, in_proj, conv, SSD, gated norm, out_proj) fwd+bwd at b=4, T=4096,
+              d_state 128 and 512, fp32 weights under bf16 autocast (the plain training loop's recipe)
 Writes kernels_h200.md and kernels.json to --out.
 """
 from __future__ import annotations
@@ -420,6 +422,44 @@ def _wall_ms(run, reps=3):
     return sorted(ts)[len(ts) // 2]
 
 
+def section_mamba2_block(results, device="cuda", T=4096, hidden=None, timer=None):
+    """fwd+bwd of one Mamba2-1.3B block (``configs/models/mamba2-1.3b.json``, one layer) at d_state 128 and 512,
+    alternating between the two (three rounds), and their ratio: the cost of a layer that StateX expands, with the
+    in_proj columns, the conv channels and the SSD that grow with d_state and the projections and norms that do
+    not. ``device``/``hidden``/``timer`` exist for a CPU dry run at a tiny width."""
+    from statex_dist.models.loading import config_from_dict
+    from statex_dist.models.mamba2 import Mamba2Block
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "configs", "models", "mamba2-1.3b.json")) as f:
+        raw = dict(json.load(f), num_hidden_layers=1, **(hidden or {}))
+    timer = timer or (lambda run: time_ms(run, rep=100))
+    b = SSD_LAYER["b"]
+    runs = {}
+    for N in SSD_STATES:
+        block = Mamba2Block(config_from_dict(dict(raw, state_size=N)), 0).to(device)
+        x = torch.randn(b, T, raw["hidden_size"], device=device, requires_grad=True)
+        do = torch.randn_like(x)
+        params = [x, *block.parameters()]
+
+        def run(block=block, x=x, do=do, params=params):
+            with torch.autocast(device, torch.bfloat16):
+                out = block(x)
+            torch.autograd.grad(out, params, do)
+
+        runs[N] = run
+    times = {N: [] for N in SSD_STATES}
+    for r in range(3):
+        for N in SSD_STATES if r % 2 == 0 else SSD_STATES[::-1]:
+            times[N].append(timer(runs[N]))
+    lo, hi = SSD_STATES
+    rows = [dict(d_state=N, b=b, T=T, fwd_bwd_ms=round(sorted(ts)[1], 3), by_round=", ".join(f"{t:.3f}" for t in ts))
+            for N, ts in times.items()]
+    ratios = [h / l_ for l_, h in zip(times[lo], times[hi])]
+    rows.append(dict(d_state=f"{hi} / {lo}", by_round=", ".join(f"{q:.3f}" for q in ratios)))
+    results["mamba2_block"] = rows
+    print("\n## mamba2_block\n\n" + _md(rows) + "\n", flush=True)
+
+
 def section_ssd(results, device="cuda", backends=("triton", "triton_gla", "torch"), lengths=SSD_LENGTHS,
                 states=SSD_STATES, check=SSD_CHECK, torch_max_t=SSD_TORCH_MAX_T):
     """Mamba2 SSD: ours (ssd/triton_ssd.py), the earlier path through the GLA kernels (``triton_gla``), fla's
@@ -495,7 +535,8 @@ def main():
                "ssd": lambda: section_ssd(results, backends=tuple(args.ssd_backends.split(",")),
                                           lengths=tuple(int(t) for t in args.ssd_lengths.split(","))),
                "profile": lambda: section_profile(results, args.profile_shapes),
-               "ssdprofile": lambda: section_ssd_profile(results, tuple(args.ssd_backends.split(",")))}
+               "ssdprofile": lambda: section_ssd_profile(results, tuple(args.ssd_backends.split(","))),
+               "mamba2block": lambda: section_mamba2_block(results)}
     for name in sections:
         try:
             runners[name]()

@@ -132,11 +132,16 @@ def cli(script: str, doc: str, run_one, set_launch, plan) -> int:
     ap.add_argument("--budget-s", type=float, default=240)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--apply", metavar="BEST_JSON", help="then pytest ARGS... or SCRIPT ARGS...")
+    ap.add_argument("--only", help="comma-separated substrings: the reference setting and those whose name has one")
     if len(sys.argv) > 2 and sys.argv[1] == "--apply":  # the rest is the command's own (its --out included)
         return apply(set_launch, sys.argv[2], sys.argv[3:])
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(run_one(json.loads(args.one))), flush=True)
         return 0
-    sweep(script, plan(), args.budget_s, args.out)
+    todo = plan()
+    if args.only:
+        keys = args.only.split(",")
+        todo.todo = todo.todo[:1] + [t for t in todo.todo[1:] if any(k in t[0] for k in keys)]
+    sweep(script, todo, args.budget_s, args.out)
     return 0

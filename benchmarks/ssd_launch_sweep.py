@@ -4,7 +4,7 @@ d_state 128 and 512; bf16).
 
 Each setting runs in its own process (``launch_sweep``: a miscompiled setting can poison a CUDA context). A
 setting is a whole ``LAUNCH`` dict, in this order (the sweep stops at its time budget, about 25-40 s per
-setting): the current ``LAUNCH`` (the reference), then one (warps, stages, block_n) for all four kernels. A
+setting): the current ``LAUNCH`` (the reference), then one (warps, stages, block_n) for all six kernels. A
 process checks y and every gradient against float64 at (b=1, T=512) and times one fwd+bwd per kernel
 (torch.profiler) and as a whole. The kernels are independent, so the best setting is picked per kernel: the least
 time at d_state 128 + 512 among the settings that passed, and that combination is run once more as a whole.
@@ -21,9 +21,9 @@ import sys
 from launch_sweep import Plan, cli
 
 KERNELS = {"walk": "ssd_state_walk_kernel", "scan": "ssd_chunk_scan_kernel", "dx": "ssd_bwd_dx_kernel",
-           "dbc": "ssd_bwd_dbc_kernel"}
+           "dbc": "ssd_bwd_dbc_kernel", "cb": "ssd_chunk_cb_kernel", "dcb": "ssd_bwd_dcb_kernel"}
 STATES = (128, 512)
-# all four kernels: (warps, stages (None: Triton's default), block_n), most likely first (swept 2026-11-30: LAUNCH
+# all six kernels: (warps, stages (None: Triton's default), block_n), most likely first (swept 2026-11-30: LAUNCH
 # holds the best). Walks of 2 and 4 heads per program were swept in the eighth round and removed (7.5x-11.7x slower).
 UNIFORM = [(w, s, bn) for bn in (64, 32, 128) for w in (4, 8) for s in (None, 2, 1)]
 TOL_BF16 = 2.5e-2

@@ -26,7 +26,7 @@ TOL_BF16 = 2e-2
 # The test runs the even and odd entries of [*CASES, "custom-op"] in two processes.
 CASES = {
     "b1-T50-H4-P8-G2-N16-packed-strong": (1, 50, 4, 8, 2, 16, {"cu": [0, 24, 25, 50], "strong": True}),
-    "b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {}),
+    "b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {"dcb_heads": 2}),  # C B^T's gradient in 2 runs of 2 heads
     "b1-T21-H4-P8-G1-N32-bf16-nostate": (1, 21, 4, 8, 1, 32, {"bf16": True, "no_state": True}),
     "b1-T75-H4-P8-G2-N32-states": (1, 75, 4, 8, 2, 32, {}),
     "b1-T160-H4-P24-G2-N80-packed-3seq": (1, 160, 4, 24, 2, 80, {"cu": [0, 70, 71, 160], "strong": True}),
@@ -77,11 +77,12 @@ def run_case(b, T, H, P, G, N, extra):
 
     fwd, bwd = (ssd_fwd_via_gla, ssd_bwd_via_gla) if extra.get("via_gla") else (ssd_fwd_triton, ssd_bwd_triton)
     triton_ssd.CHUNK = extra.get("chunk", 64)
+    triton_ssd.DCB_HEADS = extra.get("dcb_heads", 16)
     try:
         y, ht = fwd(*ins[:5], 64, ins[5], not no_state, cu)
         grads = bwd(dy.to(y.dtype), None if dht is None else dht.float(), *ins[:5], 64, ins[5], cu)
     finally:
-        triton_ssd.CHUNK = 64
+        triton_ssd.CHUNK, triton_ssd.DCB_HEADS = 64, 16
     got = [y, ht, *grads]
     dtype_errors = _dtype_errors(grads, ins)
     if y.dtype != ins[0].dtype or y.shape != ins[0].shape:

@@ -6,28 +6,37 @@ import torch
 
 pytest.importorskip("triton")
 
+KERNELS = ("walk", "scan", "dx", "dbc", "cb", "dcb")
+ONE_DOT = ("walk", "cb")  # kernels with one dot and no head_dim tile in it: 4 warps are safe on narrow tiles
+
+
+def test_every_kernel_has_settings():
+    from statex_dist.kernels.ssd import triton_ssd
+
+    assert set(triton_ssd.LAUNCH) == set(triton_ssd.LAUNCH_CHECKED) == set(KERNELS)
+
 
 @pytest.fixture
 def settings(monkeypatch):
     from statex_dist.kernels.ssd import triton_ssd
 
-    tuned = {k: dict(num_warps=4, num_stages=2, block_n=32) for k in ("walk", "scan", "dx", "dbc")}
-    checked = {k: dict(num_warps=8, num_stages=None, block_n=128) for k in ("walk", "scan", "dx", "dbc")}
-    checked["walk"]["num_warps"] = 4
+    tuned = {k: dict(num_warps=4, num_stages=2, block_n=32) for k in KERNELS}
+    checked = {k: dict(num_warps=8, num_stages=None, block_n=128) for k in KERNELS}
+    checked["walk"]["num_warps"] = checked["cb"]["num_warps"] = 4
     monkeypatch.setattr(triton_ssd, "LAUNCH", tuned)
     monkeypatch.setattr(triton_ssd, "LAUNCH_CHECKED", checked)
     return triton_ssd._launch
 
 
-@pytest.mark.parametrize("kernel", ["walk", "scan", "dx", "dbc"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_16bit_wide_tiles_get_the_tuned_settings(settings, kernel):
     for dtype in (torch.bfloat16, torch.float16):
         assert settings(kernel, 64, 512, dtype) == (32, dict(num_warps=4, num_stages=2))
 
 
-@pytest.mark.parametrize("kernel", ["walk", "scan", "dx", "dbc"])
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_fp32_and_narrow_tiles_keep_the_checked_settings(settings, kernel):
-    warps = 4 if kernel == "walk" else 8
+    warps = 4 if kernel in ONE_DOT else 8
     assert settings(kernel, 64, 512, torch.float32) == (128, dict(num_warps=warps))
     assert settings(kernel, 16, 512, torch.bfloat16) == (128, dict(num_warps=warps))
 
@@ -36,8 +45,9 @@ def test_narrow_tiles_never_run_several_dot_kernels_at_4_warps(settings, monkeyp
     from statex_dist.kernels.ssd import triton_ssd
 
     monkeypatch.setattr(triton_ssd, "LAUNCH_CHECKED", {k: dict(num_warps=4, num_stages=None, block_n=64)
-                                                        for k in ("walk", "scan", "dx", "dbc")})
-    assert [settings(k, 16, 64, torch.float32)[1]["num_warps"] for k in ("walk", "scan", "dx", "dbc")] == [4, 8, 8, 8]
+                                                        for k in KERNELS})
+    warps = {k: settings(k, 16, 64, torch.float32)[1]["num_warps"] for k in KERNELS}
+    assert warps == {k: 4 if k in ONE_DOT else 8 for k in KERNELS}
 
 
 def test_state_block_is_capped_by_d_state(settings):

@@ -14,9 +14,13 @@ Kernels (one launch each; every tensor stays in its natural size, nothing is bro
   gradient leaving it), then adds ``sum_l w_l X_l^T Y_l`` over the chunk's rows (forward: X = x,
   w = dt exp(e - s), Y = B; backward: X = dy, w = exp(s), Y = C), restarting at sequence starts from the
   initial state (the final-state gradient) and writing the final state (the initial-state gradient);
-- ``ssd_chunk_scan_kernel``: the outputs, with ``C B^T`` computed once per program from the group's B and C,
-  and Mamba2's skip ``D_h x`` added in fp32 when given;
+- ``ssd_chunk_cb_kernel``: ``C B^T`` once per chunk and group (``[L, L]`` fp32), which all the group's heads
+  share (before the twelfth round every head's output and dx programs recomputed it: 2 L N flops per token and
+  head, twice);
+- ``ssd_chunk_scan_kernel``: the outputs, and Mamba2's skip ``D_h x`` added in fp32 when given;
 - ``ssd_bwd_dx_kernel``: per (chunk, head) ``dx``, ``ddt``, the log-decay gradient ``da`` (and ``dD``);
+- ``ssd_bwd_dcb_kernel``: the gradient of each chunk's ``C B^T``, summed over the group's heads, once per chunk
+  (it was recomputed in every N block of the dB/dC kernel);
 - ``ssd_bwd_dbc_kernel``: per (chunk, group, N block) ``dB`` and ``dC``, summed over the group's heads on
   chip (no per-head ``[T, H, N]`` gradient is ever written).
 
@@ -43,6 +47,8 @@ that training runs.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -59,11 +65,16 @@ MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 # Mamba2-1.3B layer shape (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512).
 # Tried and removed: walks of 2 or 4 heads per program (one read of the group's B/C per chunk for all of them)
 # were right but 7.5x to 11.7x slower on an H200 at every warps/stages setting tried (2026-11-30, eighth round).
+# Twelfth round (call 1, the same sweep over all six kernels, 11 of 19 settings in its budget): with C B^T's gradient
+# computed once per chunk, dB/dC is fastest at Triton's default stages (0.689 against 0.791 ms at d_state 512); the
+# rest kept their settings, the new "cb" and "dcb" kernels 4 warps and default stages.
 LAUNCH = {
     "walk": dict(num_warps=4, num_stages=2, block_n=64),
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
     "dx": dict(num_warps=4, num_stages=None, block_n=64),
-    "dbc": dict(num_warps=4, num_stages=2, block_n=64),
+    "dbc": dict(num_warps=4, num_stages=None, block_n=64),
+    "cb": dict(num_warps=4, num_stages=None, block_n=64),
+    "dcb": dict(num_warps=4, num_stages=None, block_n=64),
 }
 # fp32 inputs and narrower head_dim tiles keep the settings the GPU tests passed before that sweep (under the
 # tuned ones, the fp32 d_state-512 test case did not finish within its 60 s)
@@ -72,7 +83,10 @@ LAUNCH_CHECKED = {
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
     "dx": dict(num_warps=8, num_stages=None, block_n=64),
     "dbc": dict(num_warps=8, num_stages=None, block_n=64),
+    "cb": dict(num_warps=4, num_stages=None, block_n=64),
+    "dcb": dict(num_warps=4, num_stages=None, block_n=64),
 }
+DCB_HEADS = 16  # heads per program of ssd_bwd_dcb_kernel (at most; a divisor of the heads per group)
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
@@ -134,20 +148,44 @@ def _chunk_setup(GC, i_rc, i_h, T, NC, H: tl.constexpr, L: tl.constexpr):
 
 
 @triton.jit
-def _bc_block(B, C, rows, SBC, i_g, n0, N: tl.constexpr, BN: tl.constexpr):
-    # columns n0..n0+BN of the group's B and C for the chunk's rows ([L, BN] each), their indices and mask
+def _cols(M, rows, SBC, i_g, n0, N: tl.constexpr, BN: tl.constexpr):
+    # columns n0..n0+BN of the group's B or C for the chunk's rows ([L, BN]), their indices and mask
     n = n0 + tl.arange(0, BN)
     nm = n < N
-    offs = rows[:, None] * SBC + i_g * N + n[None, :]
-    return tl.load(B + offs, mask=nm[None, :], other=0.0), tl.load(C + offs, mask=nm[None, :], other=0.0), n, nm
+    return tl.load(M + rows[:, None] * SBC + i_g * N + n[None, :], mask=nm[None, :], other=0.0), n, nm
+
+
+@triton.jit
+def _tile(M, idx, L: tl.constexpr):
+    # the idx-th [L, L] fp32 tile of M (a chunk's C B^T or score gradient)
+    i = tl.arange(0, L)
+    return tl.load(M + idx.to(tl.int64) * L * L + i[:, None] * L + i[None, :])
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
-def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
+def ssd_chunk_cb_kernel(B, C, CB, T, NC, SBC, G: tl.constexpr, N: tl.constexpr, L: tl.constexpr,
+                        BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # C B^T of one chunk and group ([L, L], fp32), once: the output and dx kernels of the group's heads read it
+    # instead of each head recomputing it from B and C (2 L N flops per token and head)
+    i_rc, i_g = tl.program_id(0), tl.program_id(1)
+    i_r, i_c = i_rc // NC, i_rc % NC
+    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
+    cb = tl.zeros([L, L], dtype=tl.float32)
+    for n0 in range(0, N, BN):
+        b, _, _ = _cols(B, rows, SBC, i_g, n0, N, BN)
+        c, _, _ = _cols(C, rows, SBC, i_g, n0, N, BN)
+        cb += _mm(c, tl.trans(b), ELT, PREC)
+    i = tl.arange(0, L)
+    tl.store(CB + (i_rc * G + i_g).to(tl.int64) * L * L + i[:, None] * L + i[None, :], cb)
+
+
+@triton.jit(do_not_specialize=["T", "NC"])
+def ssd_chunk_scan_kernel(X, DT, GC, CB, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.constexpr, G: tl.constexpr,
                           P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
                           ELT: tl.constexpr, PREC: tl.constexpr, HAS_SKIP: tl.constexpr):
-    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) [+ D_h x] for one chunk, head and block of P; the blocks of P,
-    # then the heads, vary fastest over the grid, so the programs reading one chunk's B and C run together
+    # y = exp(s) C S_c^T + ((C B^T) * decay) (dt x) [+ D_h x] for one chunk, head and block of P, with C B^T from
+    # ssd_chunk_cb_kernel; the blocks of P, then the heads, vary fastest over the grid, so the programs reading one
+    # chunk's C run together
     NBP: tl.constexpr = (P + BP - 1) // BP
     pid = tl.program_id(0)
     i_p, i_h, i_rc = pid % NBP, (pid // NBP) % H, pid // (NBP * H)
@@ -156,13 +194,12 @@ def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.con
     p = i_p * BP + tl.arange(0, BP)
     pm = p < P
     base = (i_rc * H + i_h).to(tl.int64) * P * N
-    cb = tl.zeros([L, L], dtype=tl.float32)
     o = tl.zeros([L, BP], dtype=tl.float32)
     for n0 in range(0, N, BN):
-        b, c, n, nm = _bc_block(B, C, rows, SBC, i_g, n0, N, BN)
+        c, n, nm = _cols(C, rows, SBC, i_g, n0, N, BN)
         st = tl.load(S + base + p[:, None] * N + n[None, :], mask=pm[:, None] & nm[None, :], other=0.0)
-        cb += _mm(c, tl.trans(b), ELT, PREC)
         o += _mm(c, tl.trans(st), ELT, PREC)
+    cb = _tile(CB, i_rc * G + i_g, L)
     x = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
     dt = tl.load(DT + rows * H + i_h)
     v = x.to(tl.float32) * dt[:, None]
@@ -173,7 +210,7 @@ def ssd_chunk_scan_kernel(X, DT, GC, B, C, S, SKIP, Y, T, NC, SX, SBC, H: tl.con
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
-def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T, NC, SX, SBC, SDY,
+def ssd_bwd_dx_kernel(X, DT, GC, A, CB, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T, NC, SX, SBC, SDY,
                       H: tl.constexpr, G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr,
                       BP: tl.constexpr, BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr,
                       HAS_SKIP: tl.constexpr):
@@ -187,17 +224,16 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
     p = tl.arange(0, BP)
     pm = p < P
     base = (i_rc * H + i_h).to(tl.int64) * P * N
-    cb = tl.zeros([L, L], dtype=tl.float32)
     bd = tl.zeros([L, BP], dtype=tl.float32)  # B_j D^T: the gradient reaching v_j through the chunk's state
     cs = tl.zeros([L, BP], dtype=tl.float32)  # C_i S_c^T: the output's state term before its decay
     ds = tl.zeros([BP], dtype=tl.float32)  # <D, S_c>, summed over N here and over P below
     for n0 in range(0, N, BN):
-        b, c, n, nm = _bc_block(B, C, rows, SBC, i_g, n0, N, BN)
+        b, n, nm = _cols(B, rows, SBC, i_g, n0, N, BN)
+        c, _, _ = _cols(C, rows, SBC, i_g, n0, N, BN)
         pn = base + p[:, None] * N + n[None, :]
         pnm = pm[:, None] & nm[None, :]
         st = tl.load(S + pn, mask=pnm, other=0.0)
         dst = tl.load(D + pn, mask=pnm, other=0.0)
-        cb += _mm(c, tl.trans(b), ELT, PREC)
         bd += _mm(b, tl.trans(dst), ELT, PREC)
         cs += _mm(c, tl.trans(st), ELT, PREC)
         ds += tl.sum(st.to(tl.float32) * dst.to(tl.float32), axis=1)
@@ -206,7 +242,7 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
     dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
     dt = tl.load(DT + rows * H + i_h)
     v = x * dt[:, None]
-    scores = cb * decay
+    scores = _tile(CB, i_rc * G + i_g, L) * decay
     w_end = tl.exp(s_end - s)  # exp(e - s_j) <= 1
     dv_state = w_end[:, None] * bd
     dv = _mm(tl.trans(scores), dy, ELT, PREC) + dv_state
@@ -226,13 +262,36 @@ def ssd_bwd_dx_kernel(X, DT, GC, A, B, C, S, D, SKIP, DY, DX, DDT, DA, DSKIP, T,
 
 
 @triton.jit(do_not_specialize=["T", "NC"])
-def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr, G: tl.constexpr,
-                       P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr, BN: tl.constexpr,
-                       ELT: tl.constexpr, PREC: tl.constexpr):
-    # one chunk, group and block of N: dC = sum_h [(dscore_h * decay_h) B + exp(s) dy_h S_h]
-    #                                   dB = sum_h [(dscore_h * decay_h)^T C + exp(e - s) v_h D_h]
-    # The N blocks of one chunk are neighbours in the grid: they all read the chunk's dy and x of every head of
-    # the group, which then come from L2 instead of memory.
+def ssd_bwd_dcb_kernel(X, DT, GC, DY, DCB, T, NC, SX, SDY, H: tl.constexpr, G: tl.constexpr, P: tl.constexpr,
+                       L: tl.constexpr, BP: tl.constexpr, HS: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # the gradient of one chunk's C B^T from HS heads of a group: sum_h (dy_h (dt x_h)^T) * decay_h ([L, L], fp32);
+    # the host sums the group's runs of HS heads. Once per chunk: the dB/dC kernel's blocks of N all use it.
+    NS: tl.constexpr = H // G // HS
+    i_rc, i_gs = tl.program_id(0), tl.program_id(1)
+    i_r, i_c = i_rc // NC, i_rc % NC
+    rows = (i_r * T + i_c * L + tl.arange(0, L)).to(tl.int64)
+    p = tl.arange(0, BP)
+    pm = p < P
+    acc = tl.zeros([L, L], dtype=tl.float32)
+    for k in range(0, HS):
+        i_h = i_gs * HS + k  # the runs of HS heads are in head order: run i_gs belongs to group i_gs // NS
+        _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+        dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
+        v = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0).to(tl.float32) \
+            * tl.load(DT + rows * H + i_h)[:, None]
+        acc += _mm(dy, tl.trans(v), ELT, PREC) * decay
+    i = tl.arange(0, L)
+    tl.store(DCB + (i_rc * G * NS + i_gs).to(tl.int64) * L * L + i[:, None] * L + i[None, :], acc)
+
+
+@triton.jit(do_not_specialize=["T", "NC"])
+def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DCB, DB, DC, T, NC, SX, SBC, SDY, H: tl.constexpr,
+                       G: tl.constexpr, P: tl.constexpr, N: tl.constexpr, L: tl.constexpr, BP: tl.constexpr,
+                       BN: tl.constexpr, ELT: tl.constexpr, PREC: tl.constexpr):
+    # one chunk, group and block of N: dC = dCB B + sum_h exp(s_h) dy_h S_h
+    #                                   dB = dCB^T C + sum_h exp(e_h - s_h) v_h D_h
+    # with dCB the gradient of the chunk's C B^T (ssd_bwd_dcb_kernel). The N blocks of one chunk are neighbours in
+    # the grid: they all read the chunk's dy and x of every head of the group, which then come from L2.
     NBN: tl.constexpr = (N + BN - 1) // BN
     pid, i_g = tl.program_id(0), tl.program_id(1)
     i_n, i_rc = pid % NBN, pid // NBN
@@ -244,12 +303,12 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H
     p = tl.arange(0, BP)
     pm = p < P
     out_offs = (rows[:, None] * G + i_g) * N + n[None, :]  # dB, dC (contiguous)
-    dcb = tl.zeros([L, L], dtype=tl.float32)
     dc = tl.zeros([L, BN], dtype=tl.float32)
     db = tl.zeros([L, BN], dtype=tl.float32)
     for k in range(0, HG):
         i_h = i_g * HG + k
-        _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+        s = tl.load(GC + rows * H + i_h)
+        s_end = tl.load(GC + (i_r * T + i_c * L + L - 1) * H + i_h)
         dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
         v = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0).to(tl.float32) \
             * tl.load(DT + rows * H + i_h)[:, None]
@@ -257,10 +316,11 @@ def ssd_bwd_dbc_kernel(X, DT, GC, B, C, S, D, DY, DB, DC, T, NC, SX, SBC, SDY, H
         pnm = pm[:, None] & nm[None, :]
         st = tl.load(S + pn, mask=pnm, other=0.0)
         dst = tl.load(D + pn, mask=pnm, other=0.0)
-        dcb += _mm(dy, tl.trans(v), ELT, PREC) * decay
         dc += tl.exp(s)[:, None] * _mm(dy, st, ELT, PREC)
         db += tl.exp(s_end - s)[:, None] * _mm(v, dst, ELT, PREC)
-    b, c, _, _ = _bc_block(B, C, rows, SBC, i_g, i_n * BN, N, BN)
+    dcb = _tile(DCB, i_rc * G + i_g, L)
+    b, _, _ = _cols(B, rows, SBC, i_g, i_n * BN, N, BN)
+    c, _, _ = _cols(C, rows, SBC, i_g, i_n * BN, N, BN)
     dc += _mm(dcb, b, ELT, PREC)
     db += _mm(tl.trans(dcb), c, ELT, PREC)
     tl.store(DC + out_offs, dc.to(DC.dtype.element_ty), mask=nm[None, :])
@@ -280,9 +340,9 @@ def _launch(kernel: str, BP: int, N: int, dtype: torch.dtype) -> tuple[int, dict
     kernel produced a NaN and then illegal memory accesses under Triton 3.6 on an H200 (2026-11-30), the known
     class of Hopper wgmma miscompiles for kernels with several dots and a narrow tile at 4 warps
     (triton-lang/triton #10486, #11366), so tiles under 64 run at 8 warps (the walk, with one dot, ran right at
-    4)."""
+    4, as does the C B^T kernel, which has no head_dim tile)."""
     cfg = (LAUNCH if BP >= 64 and dtype != torch.float32 else LAUNCH_CHECKED)[kernel]
-    opts = dict(num_warps=cfg["num_warps"] if BP >= 64 or kernel == "walk" else 8)
+    opts = dict(num_warps=cfg["num_warps"] if BP >= 64 or kernel in ("walk", "cb") else 8)
     if cfg["num_stages"] is not None:
         opts["num_stages"] = cfg["num_stages"]
     return min(cfg["block_n"], _block(N)), opts
@@ -355,6 +415,28 @@ class _Chunks:
         """(state entering each chunk [R, NC, H, P, N], final state per sequence)."""
         return self.walk(self.x, self.sx, self.w_state, self.B, self.sbc, h0, reverse=False)
 
+    def cb(self):
+        """``C B^T`` of every chunk and group, ``[R * NC, G, L, L]`` fp32 (16 KiB per chunk and group)."""
+        L = self.meta["L"]
+        cb = torch.empty(self.R * self.NC, self.G, L, L, device=self.x.device, dtype=torch.float32)
+        BN, opts = _launch("cb", self.BP, self.N, self.dtype)
+        ssd_chunk_cb_kernel[(self.R * self.NC, self.G)](self.B, self.C, cb, self.Tp, self.NC, self.sbc, G=self.G,
+                                                        N=self.N, L=L, BN=BN, ELT=self.meta["ELT"],
+                                                        PREC=self.meta["PREC"], **opts)
+        return cb
+
+    def dcb(self, dy, sdy):
+        """The gradient of each chunk's ``C B^T``, ``[R * NC, G, L, L]`` fp32: one program per run of up to
+        ``DCB_HEADS`` heads of a group, the runs summed here."""
+        L, hg = self.meta["L"], self.H // self.G
+        hs = math.gcd(hg, DCB_HEADS)
+        runs = torch.empty(self.R * self.NC, self.G * (hg // hs), L, L, device=self.x.device, dtype=torch.float32)
+        _, opts = _launch("dcb", self.BP, self.N, self.dtype)
+        ssd_bwd_dcb_kernel[(self.R * self.NC, self.G * (hg // hs))](
+            self.x, self.dt, self.gc, dy, runs, self.Tp, self.NC, self.sx, sdy, BP=self.BP, HS=hs, **opts,
+            **{k: v for k, v in self.meta.items() if k != "N"})
+        return runs if hs == hg else runs.view(self.R * self.NC, self.G, hg // hs, L, L).sum(2)
+
 
 def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=None):
     """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``. ``D`` ([H] or None):
@@ -366,8 +448,8 @@ def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=Non
     y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC * ch.H * triton.cdiv(ch.P, ch.BP),)
     BN, opts = _launch("scan", ch.BP, ch.N, ch.dtype)
-    ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.B, ch.C, S, D if D is not None else ch.A, y, ch.Tp, ch.NC,
-                                ch.sx, ch.sbc, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
+    ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.cb(), ch.C, S, D if D is not None else ch.A, y, ch.Tp,
+                                ch.NC, ch.sx, ch.sbc, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
     return ch.layout.unpad(y), (final if output_final_state else None)
 
 
@@ -384,13 +466,13 @@ def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
     dskip = torch.empty(ch.R * ch.NC, ch.H, device=x.device, dtype=torch.float32) if D is not None else ddt
     BN, opts = _launch("dx", ch.BP, ch.N, ch.dtype)
     ssd_bwd_dx_kernel[(ch.R * ch.NC * ch.H,)](
-        ch.x, ch.dt, ch.gc, ch.A, ch.B, ch.C, S, Sd, D if D is not None else ch.A, dyp, dx, ddt, da, dskip, ch.Tp,
-        ch.NC, ch.sx, ch.sbc, sdy, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
+        ch.x, ch.dt, ch.gc, ch.A, ch.cb(), ch.B, ch.C, S, Sd, D if D is not None else ch.A, dyp, dx, ddt, da, dskip,
+        ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
     dB, dC = (ch.empty_tokens(ch.G, ch.N, dtype=torch.float32) for _ in range(2))
     BN, opts = _launch("dbc", ch.BP, ch.N, ch.dtype)
     ssd_bwd_dbc_kernel[(ch.R * ch.NC * triton.cdiv(ch.N, BN), ch.G)](
-        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy, BP=ch.BP, BN=BN,
-        **opts, **ch.meta)
+        ch.x, ch.dt, ch.gc, ch.B, ch.C, S, Sd, dyp, ch.dcb(dyp, sdy), dB, dC, ch.Tp, ch.NC, ch.sx, ch.sbc, sdy,
+        BP=ch.BP, BN=BN, **opts, **ch.meta)
     dA = (ch.dt * da).sum((0, 1))
     unpad = ch.layout.unpad
     grads = (unpad(dx), unpad(ddt).to(dt.dtype), dA.to(A.dtype), unpad(dB).to(B.dtype), unpad(dC).to(C.dtype),
