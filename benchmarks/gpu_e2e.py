@@ -5,7 +5,8 @@ Parts (``--parts``, comma separated):
   fused   our models with fla's fused norm / SwiGLU ops (the CUDA default) vs our PyTorch modules, same weights
   speed   GLA-1.3B training step, B=4 x T=4096, fused AdamW, bf16 autocast over fp32 params (or --recipe fsdp-bf16):
           stock fla (original), ours (original), ours (StateX: layers 0, 6, 12, 18 merged), each also with kept
-          chunk states (ours-saved); plus the Mamba2-1.3B step at equal tokens
+          chunk states (ours-saved); plus the Mamba2-1.3B step at equal tokens (original, StateX; each also with
+          kept chunk states: ours-mamba2-saved)
   profile torch.profiler over one training step of GLA-1.3B (original, StateX) and Mamba2-1.3B (ours), stock fla:
           top CUDA kernels by time
   long    64K context: GLA-1.3B StateX and Mamba2-1.3B StateX (d_state 512 in 4 layers), one 65,536-token
@@ -148,7 +149,8 @@ def free(*objs):
 LOGIT_DTYPES = ("float32", "bfloat16")
 LOGIT_MODELS = ("gla", "mamba2")
 LOGIT_SEQ = 2048
-SPEED_VARIANTS: tuple[str, ...] = ()  # --speed-variants: kinds (ours, ours-mamba2, fla, fla-mamba2); empty = all
+# --speed-variants: kinds (ours, ours-saved, ours-mamba2, ours-mamba2-saved, fla, fla-mamba2); empty = all
+SPEED_VARIANTS: tuple[str, ...] = ()
 SPEED_SHAPE = (4, 4096)  # --speed-shape BxT (a smaller one for fla's Mamba2 torch fallback, which OOMs at 4x4096)
 LONG_MODELS: tuple[str, ...] = ("gla", "mamba2")
 
@@ -227,7 +229,7 @@ def stock_fla(kind: str):
 
 
 def kept(cfg):
-    """The same GLA model with kernel_save_states (the Triton kernels' chunk states kept from forward to backward)."""
+    """The same model with kernel_save_states (the Triton kernels' chunk states kept from forward to backward)."""
     cfg = copy.deepcopy(cfg)
     cfg.kernel_save_states = True
     return cfg
@@ -246,6 +248,7 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     out.append("|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
+    mamba2_sx_cfg = expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))
 
     variants = [  # (key of the ratios below, label, kind, config)
         ("ours", "statex_dist, original", "ours", base_cfg),
@@ -253,8 +256,11 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
         ("ours_kept", "statex_dist, original, chunk states kept for backward", "ours-saved", kept(base_cfg)),
         ("sx_kept", "statex_dist, StateX, chunk states kept for backward", "ours-saved", kept(statex_cfg)),
         ("mamba2", "statex_dist, Mamba2-1.3B (original)", "ours-mamba2", shipped("mamba2-1.3b")),
-        ("mamba2_sx", "statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2",
-         expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
+        ("mamba2_sx", "statex_dist, Mamba2-1.3B StateX (4 layers d_state 512)", "ours-mamba2", mamba2_sx_cfg),
+        ("mamba2_kept", "statex_dist, Mamba2-1.3B (original), chunk states kept for backward", "ours-mamba2-saved",
+         kept(shipped("mamba2-1.3b"))),
+        ("mamba2_sx_kept", "statex_dist, Mamba2-1.3B StateX, chunk states kept for backward", "ours-mamba2-saved",
+         kept(mamba2_sx_cfg)),
         # last in round 1: fla's first call autotunes for minutes; a killed run keeps the rows above
         ("fla", "stock fla GLAForCausalLM (original)", "fla", None),
         ("fla_mamba2", "stock fla Mamba2ForCausalLM (original; torch fallback, no mamba_ssm)", "fla-mamba2", None),
@@ -295,6 +301,9 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                             ("states kept / recomputed (ours StateX)", "sx_kept", "sx"),
                             ("StateX / original, states kept", "sx_kept", "ours_kept"),
                             ("ours original, states kept / stock fla", "ours_kept", "fla"),
+                            ("Mamba2 StateX / original (ours)", "mamba2_sx", "mamba2"),
+                            ("Mamba2 states kept / recomputed (original)", "mamba2_kept", "mamba2"),
+                            ("Mamba2 states kept / recomputed (StateX)", "mamba2_sx_kept", "mamba2_sx"),
                             ("Mamba2 step time / GLA step time (ours, originals)", "ours", "mamba2"),
                             ("ours Mamba2 / stock fla Mamba2 torch fallback", "mamba2", "fla_mamba2")):
         ratios = [t[num] / t[den] for t in tps if num in t and den in t]
@@ -388,7 +397,8 @@ def main() -> None:
     parser.add_argument("--logit-models", default="gla,mamba2")
     parser.add_argument("--logit-seq", type=int, default=2048)
     parser.add_argument("--speed-variants", default="",
-                        help="comma list of ours, ours-saved (GLA with kernel_save_states), ours-mamba2, fla, "
+                        help="comma list of ours, ours-saved (GLA with kernel_save_states), ours-mamba2, "
+                        "ours-mamba2-saved, fla, "
                         "fla-mamba2 (default: all)")
     parser.add_argument("--profile-top", type=int, default=30, help="rows of each profile table")
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")

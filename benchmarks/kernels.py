@@ -325,7 +325,8 @@ def _ssd_fn(backend):
         return lambda *a, **kw: ops.ssd_attention(*a, backend=backend, **kw)
 
     def via_gla(x, dt, A, B, C, initial_state=None, output_final_state=False, cu_seqlens=None):
-        y, ht = ops._ssd_fwd_op(x, dt, A, B, C, None, initial_state, cu_seqlens, 64, output_final_state, backend)
+        y, ht, _ = ops._ssd_fwd_op(x, dt, A, B, C, None, initial_state, cu_seqlens, 64, output_final_state, backend,
+                                   False)
         return y, (ht if output_final_state else None)
     return via_gla
 

@@ -9,7 +9,8 @@ on all alike), and profiled per kernel. Prints and writes ``ssd_ab.md``: ms per 
     PYTHONPATH=. python benchmarks/ssd_ab.py --impl new=statex_dist/kernels/ssd/triton_ssd.py \\
         --impl prev=benchmarks/_prev_triton_ssd.py [--impl new@128=statex_dist/kernels/ssd/triton_ssd.py] --out DIR
 
-``NAME@L`` runs that version with L-token chunks for 16-bit inputs (its ``CHUNK``). ``--tiny`` is a CPU dry run
+``NAME@L`` runs that version with L-token chunks for 16-bit inputs (its ``CHUNK``); ``NAME+kept`` with the forward's
+chunk states kept for the backward (``save_states``). ``--tiny`` is a CPU dry run
 of the script under TRITON_INTERPRET=1 (b=1, T=128, H=4, P=16, d_state 16 and 32; its times mean nothing).
 """
 from __future__ import annotations
@@ -32,26 +33,31 @@ TINY = dict(b=1, H=4, P=16, G=1)
 
 
 def load(spec: str):
-    """``NAME[@L]=PATH`` -> (label, module) with the module's ``CHUNK`` set to L when given."""
+    """``NAME[@L][+kept]=PATH`` -> (label, version): the module (its ``CHUNK`` set to L when given) and whether
+    the states are kept."""
     label, _, path = spec.partition("=")
-    name, _, chunk = label.partition("@")
-    mod_spec = importlib.util.spec_from_file_location(f"ssd_ab_{name}_{chunk or 'default'}", path)
+    name, kept, _ = label.partition("+kept")
+    name, _, chunk = name.partition("@")
+    mod_spec = importlib.util.spec_from_file_location(f"ssd_ab_{name}_{chunk or 'default'}_{bool(kept)}", path)
     mod = importlib.util.module_from_spec(mod_spec)
     mod_spec.loader.exec_module(mod)
     if chunk:
         mod.CHUNK = int(chunk)
-    return label, mod
+    return label, (mod, bool(kept))
 
 
-def fwd_bwd(mod, x, dt, A, B, C, D, dy):
+def fwd_bwd(version, x, dt, A, B, C, D, dy):
     """One forward and backward through the version's host functions (no autograd)."""
+    mod, kept = version
+
     def run():
-        y, _ = mod.ssd_fwd_triton(x, dt, A, B, C, 64, None, False, None, D)
-        return y, mod.ssd_bwd_triton(dy, None, x, dt, A, B, C, 64, None, None, D)
+        out = mod.ssd_fwd_triton(x, dt, A, B, C, 64, None, False, None, D, **(dict(save_states=True) if kept else {}))
+        states = dict(states=out[2]) if kept else {}
+        return out[0], mod.ssd_bwd_triton(dy, None, x, dt, A, B, C, 64, None, None, D, **states)
     return run
 
 
-def check(mod, N: int, layer: dict, T: int, dev: str) -> float:
+def check(version, N: int, layer: dict, T: int, dev: str) -> float:
     """Worst relative error of y and every gradient against the float64 chunked SSD (b=1)."""
     from statex_dist.kernels.ssd.chunk_torch import chunk_ssd_torch
 
@@ -62,7 +68,7 @@ def check(mod, N: int, layer: dict, T: int, dev: str) -> float:
     y_r = y_r + ref[5][:, None] * ref[0]
     dy = torch.randn_like(y_r).to(torch.bfloat16)
     grads_r = torch.autograd.grad(y_r, ref, dy.double())
-    y, (dx, ddt, dA, dB, dC, _, dD) = fwd_bwd(mod, x, dt, A, B, C, D, dy)()
+    y, (dx, ddt, dA, dB, dC, _, dD) = fwd_bwd(version, x, dt, A, B, C, D, dy)()
     return max(rel_err(a, r) for a, r in zip((y, dx, ddt, dA, dB, dC, dD), (y_r, *grads_r)))
 
 
@@ -88,7 +94,7 @@ def main() -> int:
     lines = [f"# SSD versions (fwd+bwd ms, b={b}, T={args.T}, H={H}, P={P}, G={G}, bf16, skip D; "
              f"{device_name}, torch {torch.__version__})", ""]
 
-    errs = {(label, N): check(mod, N, layer, check_T, dev) for label, mod in versions for N in states}
+    errs = {(label, N): check(version, N, layer, check_T, dev) for label, version in versions for N in states}
     lines += [_md([dict(version=label, **{f"err N={N}": f"{errs[label, N]:.1e}" for N in states},
                         ok=all(errs[label, N] <= TOL_BF16 for N in states)) for label, _ in versions]), ""]
     print("\n".join(lines), flush=True)
@@ -100,9 +106,9 @@ def main() -> int:
     times = {(label, N): [] for label, _ in versions for N in states}
     for r in range(args.rounds):
         order = versions if r % 2 == 0 else versions[::-1]
-        for label, mod in order:
+        for label, version in order:
             for N in states:
-                times[label, N].append(time_ms(fwd_bwd(mod, *inputs[N]), rep=100))
+                times[label, N].append(time_ms(fwd_bwd(version, *inputs[N]), rep=100))
         print(f"round {r + 1}: " + ", ".join(f"{k[0]} N={k[1]} {v[-1]:.3f}" for k, v in times.items()), flush=True)
 
     first = versions[0][0]
@@ -124,9 +130,9 @@ def main() -> int:
 
     if not args.no_profile:
         prof = []
-        for label, mod in versions:
+        for label, version in versions:
             for N in states:
-                prof += _kernel_times(fwd_bwd(mod, *inputs[N]), f"{label} N={N}")
+                prof += _kernel_times(fwd_bwd(version, *inputs[N]), f"{label} N={N}")
         lines += ["## per kernel (torch.profiler, ms per fwd+bwd)", "", _md(prof), ""]
     text = "\n".join(lines)
     print(text)

@@ -24,17 +24,17 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def gla_state_dtype(dtype: torch.dtype) -> torch.dtype:
-    """dtype of the chunk-start states the Triton GLA kernels store: bf16 for bf16 inputs (the dtype of the
-    matmuls they enter), fp32 for fp16 (its range is too narrow for a state) and fp32 inputs and under the
+def chunk_state_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of the chunk-start states the Triton GLA and SSD kernels store: bf16 for bf16 inputs (the dtype of
+    the matmuls they enter), fp32 for fp16 (its range is too narrow for a state) and fp32 inputs and under the
     interpreter."""
     return torch.bfloat16 if dtype == torch.bfloat16 and not interpreting() else torch.float32
 
 
-def gla_chunk_capacity(B: int, T: int, CH: int, n_seqs: int | None = None) -> int:
-    """Rows of the Triton GLA kernels' per-chunk buffers: exact for ``B`` rows of ``T`` tokens; for one packed
-    row of ``n_seqs`` sequences an upper bound from static sizes (each sequence adds at most one partial chunk),
-    so the custom op's fake tensors can be shaped without reading ``cu_seqlens``."""
+def chunk_capacity(B: int, T: int, CH: int, n_seqs: int | None = None) -> int:
+    """Rows of the Triton kernels' per-chunk buffers: exact for ``B`` rows of ``T`` tokens; for one packed row of
+    ``n_seqs`` sequences an upper bound from static sizes (each sequence adds at most one partial chunk), so the
+    custom ops' fake tensors can be shaped without reading ``cu_seqlens``."""
     return B * -(-T // CH) if n_seqs is None else (B * T) // CH + n_seqs
 
 
@@ -46,13 +46,21 @@ def gla_forward_buffers(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_se
     and the custom op's fake ones, so they cannot disagree."""
     B, T, H, K = q.shape
     R, V = B * T, v.shape[-1]
-    NC = gla_chunk_capacity(B, T, CH, None if cu_seqlens is None else cu_seqlens.shape[0] - 1)
+    NC = chunk_capacity(B, T, CH, None if cu_seqlens is None else cu_seqlens.shape[0] - 1)
     out = [q.new_empty(R, H, CH, dtype=gla_score_dtype(q.dtype))] if scores else []
     if states:
         out += [q.new_empty(R, H, K, dtype=torch.float32), q.new_empty(NC, H, K, dtype=torch.float32),
                 q.new_empty(R, H, K), k.new_empty(R, H, K),
-                q.new_empty(NC, H, K, V, dtype=gla_state_dtype(q.dtype))]
+                q.new_empty(NC, H, K, V, dtype=chunk_state_dtype(q.dtype))]
     return out
+
+
+def ssd_state_buffer(x: torch.Tensor, cu_seqlens: torch.Tensor | None, N: int, L: int) -> torch.Tensor:
+    """Empty ``[capacity, H, P, N]`` buffer for the chunk-entry states the Triton SSD forward keeps for the
+    backward (``L``-token chunks), shaped from static sizes only: the real buffer and the custom op's fake one."""
+    b, T, H, P = x.shape
+    cap = chunk_capacity(b, T, L, None if cu_seqlens is None else cu_seqlens.shape[0] - 1)
+    return x.new_empty(cap, H, P, N, dtype=chunk_state_dtype(x.dtype))
 
 
 def gla_score_dtype(dtype: torch.dtype) -> torch.dtype:

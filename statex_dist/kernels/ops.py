@@ -142,6 +142,8 @@ _gla_fwd_op.register_autograd(_gla_backward, setup_context=_gla_setup)
 
 # impls whose kernels add the skip ``D_h x`` themselves (and return dD); the others get it added around them
 _SSD_FUSED_SKIP = {"triton"}
+# impls that can keep the forward's chunk states for the backward (``save_states``); the others ignore the flag
+_SSD_KEEPS_STATES = {"triton"}
 
 
 def _add_skip(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor | None) -> torch.Tensor:
@@ -153,37 +155,46 @@ def _add_skip(y: torch.Tensor, x: torch.Tensor, D: torch.Tensor | None) -> torch
 def _ssd_fwd_op(
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
     initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None,
-    chunk_size: int, output_final_state: bool, impl: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    fwd = _SSD_FWD[impl]
-    if D is not None and impl in _SSD_FUSED_SKIP:
-        y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens, D=D)
-    else:
-        y, ht = fwd(x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens)
+    chunk_size: int, output_final_state: bool, impl: str, save_states: bool,
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Returns ``(y, final state or empty, saved)``: ``saved`` holds the chunk states the impl keeps for its
+    backward (``save_states`` with the Triton kernels), else nothing."""
+    kw = dict(D=D) if D is not None and impl in _SSD_FUSED_SKIP else {}
+    if save_states and impl in _SSD_KEEPS_STATES:
+        kw["save_states"] = True
+    y, ht, *saved = _SSD_FWD[impl](x, dt, A, B, C, chunk_size, initial_state, output_final_state, cu_seqlens, **kw)
+    if "D" not in kw:
         y = _add_skip(y, x, D)
-    return y.contiguous(), (ht.contiguous() if ht is not None else _placeholder(x))
+    return y.contiguous(), (ht.contiguous() if ht is not None else _placeholder(x)), saved
 
 
 @_ssd_fwd_op.register_fake
-def _(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl):
+def _(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl, save_states):
     b, T, H, P = x.shape
     N = B.shape[-1]
     n_seq = b if cu_seqlens is None else cu_seqlens.shape[0] - 1
     ht = x.new_empty(n_seq, H, P, N, dtype=torch.float32) if output_final_state else _placeholder(x)
-    return _empty_like(x), ht
+    saved = []
+    if save_states and impl in _SSD_KEEPS_STATES:
+        from statex_dist.kernels.ssd.triton_ssd import kept_states_buffer
+
+        saved = [kept_states_buffer(x, B, cu_seqlens)]
+    return _empty_like(x), ht, saved
 
 
 @torch.library.custom_op("statex::ssd_bwd", mutates_args=())
 def _ssd_bwd_op(
     dy: torch.Tensor, dht: torch.Tensor | None,
     x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, D: torch.Tensor | None,
-    initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, chunk_size: int, impl: str,
+    initial_state: torch.Tensor | None, cu_seqlens: torch.Tensor | None, saved: list[torch.Tensor], chunk_size: int,
+    impl: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     bwd = _SSD_BWD[impl]
+    kw = dict(states=saved[0]) if saved else {}
     if D is not None and impl in _SSD_FUSED_SKIP:
-        *grads, dD = bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens, D=D)
+        *grads, dD = bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens, D=D, **kw)
     else:
-        grads = list(bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens))
+        grads = list(bwd(dy, dht, x, dt, A, B, C, chunk_size, initial_state, cu_seqlens, **kw))
         dD = None
         if D is not None:
             dyf = dy.float()
@@ -195,24 +206,24 @@ def _ssd_bwd_op(
 
 
 @_ssd_bwd_op.register_fake
-def _(dy, dht, x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, impl):
+def _(dy, dht, x, dt, A, B, C, D, initial_state, cu_seqlens, saved, chunk_size, impl):
     dh0 = _empty_like(initial_state) if initial_state is not None else _placeholder(x)
     return (_empty_like(x), _empty_like(dt), _empty_like(A), _empty_like(B),
             _empty_like(C), dh0, _empty_like(D) if D is not None else _placeholder(x))
 
 
 def _ssd_setup(ctx, inputs, output):
-    x, dt, A, B, C, D, h0, cu, chunk_size, output_final_state, impl = inputs
-    ctx.save_for_backward(x, dt, A, B, C, D, h0, cu)
+    x, dt, A, B, C, D, h0, cu, chunk_size, output_final_state, impl, _ = inputs
+    ctx.save_for_backward(x, dt, A, B, C, D, h0, cu, *output[2])
     ctx.chunk_size, ctx.impl, ctx.has_final = chunk_size, impl, output_final_state
 
 
-def _ssd_backward(ctx, dy, dht):
-    x, dt, A, B, C, D, h0, cu = ctx.saved_tensors
+def _ssd_backward(ctx, dy, dht, _dsaved):
+    x, dt, A, B, C, D, h0, cu, *saved = ctx.saved_tensors
     dht = dht if ctx.has_final else None
-    dx, ddt, dA, dB, dC, dh0, dD = _ssd_bwd_op(dy, dht, x, dt, A, B, C, D, h0, cu, ctx.chunk_size, ctx.impl)
+    dx, ddt, dA, dB, dC, dh0, dD = _ssd_bwd_op(dy, dht, x, dt, A, B, C, D, h0, cu, saved, ctx.chunk_size, ctx.impl)
     return (dx, ddt, dA, dB, dC, (dD if D is not None else None), (dh0 if h0 is not None else None),
-            None, None, None, None)
+            None, None, None, None, None)
 
 
 _ssd_fwd_op.register_autograd(_ssd_backward, setup_context=_ssd_setup)
@@ -370,6 +381,7 @@ def ssd_attention(
     output_final_state: bool = False,
     cu_seqlens: torch.Tensor | None = None,
     backend: str = "auto",
+    save_states: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Mamba2 SSD (scalar decay per head), with the per-head skip ``D`` when given.
 
@@ -382,6 +394,10 @@ def ssd_attention(
         output_final_state: also return the fp32 ``[N_seq, H, P, N]`` state. Default: ``False``.
         cu_seqlens: ``[N_seq + 1]`` offsets of packed sequences (b == 1). Default: ``None``.
         backend: ``"auto"``, ``"triton"``, ``"fla"`` or ``"torch"``. Default: ``"auto"``.
+        save_states: our Triton kernels keep the forward's chunk states for the backward instead of walking the
+            forward again there: one kernel fewer per layer, ``H P N / 64`` elements per token held from forward
+            to backward (bf16 for 16-bit inputs). Gradients are the same bit for bit. Other backends ignore it.
+            Default: ``False``.
 
     Returns ``(y [b, T, H, P] in x's dtype, final_state or None)``.
     """
@@ -403,7 +419,8 @@ def ssd_attention(
         y, ht = run(x, dt, A, B, C, initial_state=initial_state, output_final_state=output_final_state,
                     cu_seqlens=cu_seqlens)
         return _add_skip(y, x, D), ht
-    y, ht = _ssd_fwd_op(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl)
+    y, ht, _ = _ssd_fwd_op(x, dt, A, B, C, D, initial_state, cu_seqlens, chunk_size, output_final_state, impl,
+                           save_states)
     return y, (ht if output_final_state else None)
 
 

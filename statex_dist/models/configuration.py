@@ -8,9 +8,10 @@ heads or a larger d_state). Both configs therefore keep fla's global fields, und
 * ``statex``: the record of the expansion that produced the checkpoint (layers, mode, seed, source), so a
   directory alone says what it is.
 * ``kernel_backend``: which token-mixer kernels to use (``auto``, ``triton``, ``fla``, ``torch``).
-* ``kernel_save_states`` (GLA): our Triton kernels keep the forward's chunk states for the backward instead of
-  recomputing them (``ops.gla_attention``'s ``save_states``): about 24 KiB more activation memory per token per
-  layer of GLA-1.3B in bf16, for two fewer kernels per layer in backward.
+* ``kernel_save_states``: our Triton kernels keep the forward's chunk states for the backward instead of
+  recomputing them (``ops.gla_attention``'s and ``ops.ssd_attention``'s ``save_states``): GLA-1.3B about 24 KiB
+  more activation memory per token per layer in bf16 for two fewer kernels per layer in backward; Mamba2-1.3B
+  16 KiB per token per layer at d_state 128 (64 KiB at 512) for one fewer.
 
 A config dict written by fla (``model_type`` ``gla`` / ``mamba2``) is accepted as is.
 """
@@ -218,6 +219,7 @@ class StateXMamba2Config(PretrainedConfig):
         layer_overrides: dict | None = None,
         statex: dict | None = None,
         kernel_backend: str = "auto",
+        kernel_save_states: bool = False,
         **kwargs,
     ):
         if not rmsnorm or norm_before_gate:
@@ -262,6 +264,7 @@ class StateXMamba2Config(PretrainedConfig):
         if self.num_heads % n_groups:
             raise ValueError(f"num_heads ({self.num_heads}) must be divisible by n_groups ({n_groups})")
         self.kernel_backend = kernel_backend
+        self.kernel_save_states = bool(kernel_save_states)
         self.statex = statex
         self.layer_overrides = _check_overrides(layer_overrides, {"state_size"}, num_hidden_layers)
         super().__init__(

@@ -72,6 +72,7 @@ class Mamba2Mixer(nn.Module):
         self.dt_limit = tuple(config.dt_limit)
         self.chunk_size = config.chunk_size
         self.kernel_backend = config.kernel_backend
+        self.kernel_save_states = config.kernel_save_states
         self.fused = config.fuse_conv
         self.in_proj = nn.Linear(
             config.hidden_size, self.intermediate_size + self.conv_dim + self.num_heads, bias=config.use_bias
@@ -122,6 +123,7 @@ class Mamba2Mixer(nn.Module):
             D=self.D if per_head_skip else None,
             chunk_size=self.chunk_size, initial_state=past["recurrent_state"] if past else None,
             output_final_state=cache is not None, cu_seqlens=cu_seqlens, backend=self.kernel_backend,
+            save_states=self.kernel_save_states,
         )
         if not per_head_skip:  # D_has_hdim: one skip weight per channel
             y = y.float() + x.float() * self.D.float().view(self.num_heads, -1)

@@ -86,8 +86,6 @@ def model_configs(model_cfg, seed: int, saved_config: dict | None = None):
         value = getattr(model_cfg, key)
         if value is None:
             continue
-        if key == "kernel_save_states" and not hasattr(cfg, key):
-            raise ValueError(f"model.kernel_save_states is for GLA models; this is a {cfg.model_type} model")
         for c in (cfg, base):
             if c is not None:
                 setattr(c, key, value)

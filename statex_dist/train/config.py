@@ -43,9 +43,9 @@ class ModelConfig:
     kernel_backend: Optional[str] = None
     """Override the model's kernel backend (auto | torch | triton | fla); null = the model config's."""
     kernel_save_states: Optional[bool] = None
-    """GLA only: override the model's ``kernel_save_states`` (keep the Triton kernels' chunk states from forward
-    to backward: two kernels fewer per layer in backward, about 24 KiB more activation memory per token per
-    GLA-1.3B layer); null = the model config's."""
+    """Override the model's ``kernel_save_states`` (keep the Triton kernels' chunk states from forward to backward:
+    GLA two kernels fewer per layer in backward for about 24 KiB more activation memory per token per GLA-1.3B
+    layer, Mamba2 one fewer for 16 KiB per token per layer at d_state 128); null = the model config's."""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.config is None):

@@ -12,7 +12,7 @@ os.environ["TRITON_INTERPRET"] = "1"
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kernel_testing import gla_inputs, rel_err  # noqa: E402
+from kernel_testing import CountedLaunches, gla_inputs, rel_err  # noqa: E402
 
 # name: (B, T, H, K, V, chunk_size, block_size, extra)
 CASES = {
@@ -114,14 +114,6 @@ def run_saved_states():
     from statex_dist.kernels import ops
     from statex_dist.kernels.gla import chunk_triton
 
-    class Counted:  # counts the state walk's launches
-        def __init__(self, kernel):
-            self.kernel, self.launches = kernel, 0
-
-        def __getitem__(self, grid):
-            self.launches += 1
-            return self.kernel[grid]
-
     out = {}
     # several 64-token chunks per sequence: with one, the states and the decayed q and k would not matter
     for name, (B, T, cu) in {"packed": (1, 200, [0, 7, 7, 140, 200]), "batch": (2, 150, None)}.items():
@@ -130,7 +122,7 @@ def run_saved_states():
         grads, walks, w = [], [], None
         for save in (False, True):
             ins = [t.clone().requires_grad_() for t in (q, k, v, gk)]
-            walk = chunk_triton.gla_state_kernel = Counted(chunk_triton.gla_state_kernel)
+            walk = chunk_triton.gla_state_kernel = CountedLaunches(chunk_triton.gla_state_kernel)
             try:
                 # deterministic mode fills empty buffers with NaN: what the kernels leave unwritten shows
                 torch.use_deterministic_algorithms(True)

@@ -3,7 +3,7 @@ chunked SSD in float64.
 
 Run by test_ssd_triton_interpret.py in fresh processes (the interpreter is chosen when the kernels are
 decorated, so it must be set before they are imported): ``interpret_ssd_cases.py [NAME,...]`` runs the named
-cases (default: all, plus ``custom-op``) and prints one line ``RESULTS {case: {"err": {tensor: relative
+cases (default: all, plus ``custom-op`` and ``kept-states``) and prints one line ``RESULTS {case: {"err": {tensor: relative
 error}, "tol": tolerance, "dtype_errors": [...]}}``.
 
 The interpreter costs about 1 s per 64-token chunk for a forward + backward at these widths.
@@ -17,13 +17,13 @@ os.environ["TRITON_INTERPRET"] = "1"
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kernel_testing import rel_err, ssd_inputs  # noqa: E402
+from kernel_testing import CountedLaunches, rel_err, ssd_inputs  # noqa: E402
 
 TOL_FP32 = 1e-4
 TOL_BF16 = 2e-2
 # name: (b, T, H, P, G, N, extra); T is never a multiple of 64 (the kernels' chunk). The last two cases cover
 # several chunks per sequence, N over one 64-column block and P, N that are not powers of two (masked tiles).
-# The test runs the even and odd entries of [*CASES, "custom-op"] in two processes.
+# The test runs the even and odd entries of [*CASES, "custom-op", "kept-states"] in two processes.
 CASES = {
     "b1-T50-H4-P8-G2-N16-packed-strong": (1, 50, 4, 8, 2, 16, {"cu": [0, 24, 25, 50], "strong": True}),
     "b2-T37-H4-P8-G1-N16-states": (2, 37, 4, 8, 1, 16, {"dcb_heads": 2}),  # C B^T's gradient in 2 runs of 2 heads
@@ -91,6 +91,49 @@ def run_case(b, T, H, P, G, N, extra):
             "tol": TOL_BF16 if extra.get("bf16") else TOL_FP32, "dtype_errors": dtype_errors}
 
 
+def run_kept_states():
+    """``save_states``: the forward keeps its chunk states, the backward walks only in reverse. Through the custom
+    op on a packed row (the buffer sized by the static bound) and a plain batch, with the skip D: the kept buffer
+    has the fake tensor's shape and dtype and is fully written (a packed row's spare rows zeroed), and the outputs
+    and every gradient equal the recomputing path's bit for bit. Values: 0 when right."""
+    from statex_dist.kernels import ops
+    from statex_dist.kernels.ssd import triton_ssd
+
+    real_resolve = ops.resolve_backend
+    ops.resolve_backend = lambda op, backend, device: real_resolve(op, backend, torch.device("cuda"))
+    out = {}
+    try:
+        # several chunks per sequence (one would leave the kept states unused)
+        for name, (b, T, cu) in {"packed": (1, 200, [0, 7, 7, 140, 200]), "batch": (2, 150, None)}.items():
+            x, dt, A, B, C, _ = (t.float() for t in ssd_inputs(b, T, 4, 8, 2, 16))
+            D = torch.randn(4, generator=torch.Generator().manual_seed(5))
+            cu = torch.tensor(cu, dtype=torch.int32) if cu else None
+            results, walks, w = [], [], None
+            for save in (False, True):
+                ins = [t.clone().requires_grad_() for t in (x, dt, A, B, C, D)]
+                walk = triton_ssd.ssd_state_walk_kernel = CountedLaunches(triton_ssd.ssd_state_walk_kernel)
+                try:
+                    torch.use_deterministic_algorithms(True)  # empty buffers filled with NaN: unwritten rows show
+                    try:
+                        y, _, saved = ops._ssd_fwd_op(*ins[:5], ins[5], None, cu, 64, False, "triton", save)
+                    finally:
+                        torch.use_deterministic_algorithms(False)
+                    if save:
+                        fake = triton_ssd.kept_states_buffer(x, B, cu)
+                        out[f"{name}-shape"] = float([(t.shape, t.dtype) for t in saved] != [(fake.shape, fake.dtype)])
+                        out[f"{name}-finite"] = float(not all(t.isfinite().all() for t in saved))
+                    w = torch.randn_like(y) if w is None else w
+                    results.append((y, *torch.autograd.grad((y * w).sum(), ins)))
+                finally:
+                    triton_ssd.ssd_state_walk_kernel = walk.kernel
+                walks.append(walk.launches)
+            out[f"{name}-equal"] = float(not all(torch.equal(p, q) for p, q in zip(*results)))
+            out[f"{name}-walks"] = 0.0 if walks == [3, 2] else float(sum(walks))  # fwd + (fwd again) + reverse
+    finally:
+        ops.resolve_backend = real_resolve
+    return {"err": out, "tol": 0.0, "dtype_errors": []}
+
+
 def run_custom_op():
     """``ops.ssd_attention(..., backend="triton")`` with autograd: the statex::ssd_fwd/ssd_bwd custom ops with
     impl 'triton'. ``resolve_backend`` refuses CPU tensors for triton, so it is told the device is CUDA (the
@@ -123,6 +166,7 @@ if __name__ == "__main__":
     from statex_dist.kernels.gla import triton_fwd
 
     assert type(triton_fwd.gla_state_kernel).__name__ == "InterpretedFunction", "interpreter not active"
-    names = sys.argv[1].split(",") if len(sys.argv) > 1 else [*CASES, "custom-op"]
-    results = {name: (run_custom_op() if name == "custom-op" else run_case(*CASES[name])) for name in names}
+    names = sys.argv[1].split(",") if len(sys.argv) > 1 else [*CASES, "custom-op", "kept-states"]
+    special = {"custom-op": run_custom_op, "kept-states": run_kept_states}
+    results = {name: (special[name]() if name in special else run_case(*CASES[name])) for name in names}
     print("RESULTS " + json.dumps(results))

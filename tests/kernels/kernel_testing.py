@@ -69,3 +69,14 @@ def grads(out_list, inputs, seed=1):
 
 def shape_id(**dims) -> str:
     return "-".join(f"{k}{v}" for k, v in dims.items())
+
+
+class CountedLaunches:
+    """Stands in for a Triton kernel in its module and counts its launches (``kernel[grid](...)``)."""
+
+    def __init__(self, kernel):
+        self.kernel, self.launches = kernel, 0
+
+    def __getitem__(self, grid):
+        self.launches += 1
+        return self.kernel[grid]

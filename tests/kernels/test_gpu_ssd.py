@@ -78,3 +78,27 @@ def test_triton_ssd_forward_without_state_matches_float64(N, T, dtype):
     assert ht is None and y.dtype == dtype
     err = rel_err(y, y_r)
     assert err <= TOL[dtype], f"y relative error {err:.1e}"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+def test_triton_ssd_kept_states(dtype):
+    """``save_states`` through the statex::ssd_fwd custom op on a packed row (its kept buffer sized by the static
+    bound): opcheck (the fake's shapes and dtypes of what it keeps, autograd) and outputs and gradients equal to
+    those of the recomputing backward bit for bit, on a poisoned allocator."""
+    from statex_dist.kernels import ops
+
+    x, dt, A, B, C, _ = (t.cuda() for t in ssd_inputs(1, 300, 8, 64, 1, 128, strong=True))
+    x, B, C = (t.to(dtype) for t in (x, B, C))
+    dt, A, D = dt.float(), A.float(), torch.randn(8, device="cuda")
+    cu = torch.tensor([0, 70, 70, 300], device="cuda", dtype=torch.int32)
+    results = []
+    for save in (False, True):
+        ins = [t.clone().requires_grad_() for t in (x, dt, A, B, C, D)]
+        poison_allocator()
+        y, _, saved = ops._ssd_fwd_op(*ins, None, cu, 64, False, "triton", save)
+        assert len(saved) == save and all(t.isfinite().all() for t in saved)
+        poison_allocator()
+        results.append((y, *torch.autograd.grad(y.float().square().sum(), ins)))
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+    args = [t.requires_grad_() for t in (x, dt, A, B, C, D)]
+    torch.library.opcheck(ops._ssd_fwd_op, (*args, None, cu, 64, False, "triton", True))

@@ -46,14 +46,14 @@ def test_custom_ops_without_optional_outputs_backward():
     """No initial state, no final state, no D: the ops return several empty placeholders, which must be distinct
     tensors (torch refuses aliased outputs; this broke the SSD timing on the GPU on 2026-11-30)."""
     x, dt, A, B, C, _ = (t.float().requires_grad_() for t in ssd_inputs(1, 40, 2, 8, 1, 16))
-    y, _ = ops._ssd_fwd_op(x, dt, A, B, C, None, None, None, 16, False, "torch")
+    y, _, _ = ops._ssd_fwd_op(x, dt, A, B, C, None, None, None, 16, False, "torch", False)
     y.sum().backward()
     assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in (x, dt, A, B, C))
     q, k, v, gk, _ = (t.float().requires_grad_() for t in gla_inputs(1, 20, 2, 8, 4))
     o, _, _ = ops._gla_fwd_op(q, k, v, gk, None, None, 0.5, False, "torch", False)
     o.sum().backward()
     assert all(t.grad is not None for t in (q, k, v, gk))
-    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, None, None, None, 16, False, "torch"))
+    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, None, None, None, 16, False, "torch", False))
     torch.library.opcheck(ops._gla_fwd_op, (q, k, v, gk, None, None, 0.5, False, "torch", False))
 
 
@@ -61,7 +61,7 @@ def test_custom_ops_without_optional_outputs_backward():
 def test_ssd_custom_op_opcheck(skip):
     x, dt, A, B, C, h0 = (t.float().requires_grad_() for t in ssd_inputs(2, 20, 4, 8, 2, 8))
     D = torch.randn(4, requires_grad=True) if skip else None
-    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, D, h0, None, 16, True, "torch"))
+    torch.library.opcheck(ops._ssd_fwd_op, (x, dt, A, B, C, D, h0, None, 16, True, "torch", False))
 
 
 def test_ssd_skip_D_is_added_and_differentiated():
@@ -73,7 +73,7 @@ def test_ssd_skip_D_is_added_and_differentiated():
     want = y0 + D[:, None] * x
     g_want = torch.autograd.grad((want * w).sum(), (x, D))
     y1, _ = ops.ssd_attention(x, dt, A, B, C, D=D, backend="torch")
-    y2, _ = ops._ssd_fwd_op(x, dt, A, B, C, D, None, None, 16, False, "torch")
+    y2, _, _ = ops._ssd_fwd_op(x, dt, A, B, C, D, None, None, 16, False, "torch", False)
     for y in (y1, y2):
         assert_close("y", y, want, 1e-6)
         for name, a, r in zip(("dx", "dD"), torch.autograd.grad((y * w).sum(), (x, D)), g_want):

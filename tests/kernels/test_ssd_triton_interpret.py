@@ -14,7 +14,7 @@ from interpret_ssd_cases import CASES
 pytest.importorskip("triton")
 pytestmark = pytest.mark.interpret
 
-ALL = [*CASES, "custom-op"]
+ALL = [*CASES, "custom-op", "kept-states"]
 
 
 @pytest.fixture(scope="module")

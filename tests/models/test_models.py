@@ -167,23 +167,25 @@ def test_mamba2_mixer_output_is_not_cast_to_fp32_under_autocast():
     assert casts.count == 0, f"{casts.count} fp32 copies of the [B, T, d_inner] mixer activations"
 
 
-def test_gla_kernel_save_states_reaches_the_kernel_call_and_round_trips(tmp_path, monkeypatch):
-    """``kernel_save_states`` (kept in config.json) is passed to every GLA layer's kernel call; the CPU backend
+@pytest.mark.parametrize("family,module,op", [("gla", "gla", "gla_attention"), ("mamba2", "mamba2", "ssd_attention")])
+def test_kernel_save_states_reaches_the_kernel_call_and_round_trips(tmp_path, monkeypatch, family, module, op):
+    """``kernel_save_states`` (kept in config.json) is passed to every layer's kernel call; the CPU backend
     ignores it, so the loss is the same either way."""
-    from statex_dist.models import gla
+    import importlib
 
+    mod = importlib.import_module(f"statex_dist.models.{module}")
     seen = []
-    real = gla.gla_attention
+    real = getattr(mod, op)
 
     def spy(*args, **kwargs):
         seen.append(kwargs["save_states"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gla, "gla_attention", spy)
+    monkeypatch.setattr(mod, op, spy)
     ids = torch.randint(0, 512, (2, 40))
     losses = []
     for flag in (False, True):
-        model = tiny_model("gla", kernel_save_states=flag)
+        model = tiny_model(family, kernel_save_states=flag)
         losses.append(model(ids, labels=ids).loss)
     layers = model.config.num_hidden_layers
     assert seen == [False] * layers + [True] * layers

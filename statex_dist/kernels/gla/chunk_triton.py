@@ -24,7 +24,7 @@ from statex_dist.kernels.gla.triton_bwd import (
     gla_dstate_kernel,
     gla_dv_kernel,
 )
-from statex_dist.kernels.layout import gla_forward_buffers, gla_state_dtype, gla_state_stride, interpreting
+from statex_dist.kernels.layout import chunk_state_dtype, gla_forward_buffers, gla_state_stride, interpreting
 from statex_dist.kernels.triton_compat import patch_interpreter
 from statex_dist.kernels.gla.triton_fwd import (
     gla_intra_kernel,
@@ -173,7 +173,7 @@ def _dtypes(x: torch.Tensor):
         return tl.float32, "ieee", torch.float32
     if x.dtype == torch.float32:
         return tl.float32, "ieee", torch.float32
-    return _TL_DTYPES[x.dtype], "tf32", gla_state_dtype(x.dtype)
+    return _TL_DTYPES[x.dtype], "tf32", chunk_state_dtype(x.dtype)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

@@ -55,7 +55,7 @@ import triton.language as tl
 
 from statex_dist.kernels.gla.chunk_triton import _dtypes
 from statex_dist.kernels.gla.triton_fwd import _mm
-from statex_dist.kernels.layout import ChunkLayout
+from statex_dist.kernels.layout import ChunkLayout, ssd_state_buffer
 
 CHUNK = 64  # tokens per chunk for 16-bit inputs (the [L, L] score tiles live in registers); fp32 inputs use at
 # most 64: at 128 their kernels need 263,168 bytes of shared memory, more than an H200 has (232,448)
@@ -65,14 +65,16 @@ MIN_BLOCK_P = 16  # smallest head_dim tile (P below it is masked)
 # Mamba2-1.3B layer shape (benchmarks/ssd_launch_sweep.py, 2026-11-30: fwd+bwd 6.50 -> 4.73 ms at d_state 512).
 # Tried and removed: walks of 2 or 4 heads per program (one read of the group's B/C per chunk for all of them)
 # were right but 7.5x to 11.7x slower on an H200 at every warps/stages setting tried (2026-11-30, eighth round).
-# Twelfth round (call 1, the same sweep over all six kernels, 11 of 19 settings in its budget): with C B^T's gradient
-# computed once per chunk, dB/dC is fastest at Triton's default stages (0.689 against 0.791 ms at d_state 512); the
-# rest kept their settings, the new "cb" and "dcb" kernels 4 warps and default stages.
+# Twelfth round (calls zv, zw: the sweep over all six kernels, every 64- and 128-column setting and 5 of the 6
+# 32-column ones): with C B^T's gradient computed once per chunk, dB/dC is fastest at 8 warps, 128 columns and
+# Triton's default stages (0.616 against 0.791 ms at d_state 512 under the earlier setting); the rest kept theirs,
+# the new "cb" and "dcb" kernels are at 4 warps and default stages (8 warps: within 0.005 ms). 4 warps, 1 stage and
+# 32 columns made the dB/dC kernel read out of bounds (an illegal memory access, zw; right under the interpreter).
 LAUNCH = {
     "walk": dict(num_warps=4, num_stages=2, block_n=64),
     "scan": dict(num_warps=4, num_stages=None, block_n=64),
     "dx": dict(num_warps=4, num_stages=None, block_n=64),
-    "dbc": dict(num_warps=4, num_stages=None, block_n=64),
+    "dbc": dict(num_warps=8, num_stages=None, block_n=128),
     "cb": dict(num_warps=4, num_stages=None, block_n=64),
     "dcb": dict(num_warps=4, num_stages=None, block_n=64),
 }
@@ -366,7 +368,7 @@ class _Chunks:
         G, N = B.shape[-2:]
         if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
             raise TypeError(f"ssd triton kernels take float32/bfloat16/float16 x, got {x.dtype}")
-        L = CHUNK if x.dtype != torch.float32 else min(CHUNK, 64)
+        L = chunk_len(x.dtype)
         self.layout = layout = ChunkLayout.build(b, T, L, cu, x.device)
         self.R, self.NC = layout.rows, layout.num_chunks
         self.Tp = self.NC * L
@@ -398,10 +400,12 @@ class _Chunks:
     def empty_tokens(self, *inner, dtype=None):
         return torch.empty(self.R, self.Tp, *inner, device=self.x.device, dtype=dtype or self.dtype)
 
-    def walk(self, X, sx, W, Y, sy, init, reverse):
-        """The state entering (reverse: the gradient leaving) each chunk, ``[R, NC, H, P, N]``, and the final
-        state per sequence (reverse: the initial-state gradient, fp32), from the chunks' rows, in one walk."""
-        out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
+    def walk(self, X, sx, W, Y, sy, init, reverse, out=None):
+        """The state entering (reverse: the gradient leaving) each chunk, ``[R, NC, H, P, N]`` (into ``out`` when
+        given), and the final state per sequence (reverse: the initial-state gradient, fp32), from the chunks'
+        rows, in one walk."""
+        if out is None:
+            out = torch.empty(self.R, self.NC, self.H, self.P, self.N, device=X.device, dtype=self.state_dtype)
         final = torch.empty(self.num_seqs, self.H, self.P, self.N, device=X.device, dtype=torch.float32)
         BN, opts = _launch("walk", self.BP, self.N, self.dtype)
         grid = (triton.cdiv(self.P, self.BP) * triton.cdiv(self.N, BN), self.R * self.H)
@@ -411,9 +415,13 @@ class _Chunks:
                                     **opts, **self.meta)
         return out, final
 
-    def states(self, h0):
+    def states(self, h0, out=None):
         """(state entering each chunk [R, NC, H, P, N], final state per sequence)."""
-        return self.walk(self.x, self.sx, self.w_state, self.B, self.sbc, h0, reverse=False)
+        return self.walk(self.x, self.sx, self.w_state, self.B, self.sbc, h0, reverse=False, out=out)
+
+    def kept(self, buffer):
+        """The ``[R, NC, H, P, N]`` states at the front of a ``kept_states_buffer``."""
+        return buffer[:self.R * self.NC].view(self.R, self.NC, self.H, self.P, self.N)
 
     def cb(self):
         """``C B^T`` of every chunk and group, ``[R * NC, G, L, L]`` fp32 (16 KiB per chunk and group)."""
@@ -438,27 +446,45 @@ class _Chunks:
         return runs if hs == hg else runs.view(self.R * self.NC, self.G, hg // hs, L, L).sum(2)
 
 
-def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=None):
-    """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``. ``D`` ([H] or None):
-    the skip ``y += D_h x``, added in fp32 before the output is rounded. ``chunk_size`` is ignored: the kernels
-    use 64-token chunks."""
+def chunk_len(dtype: torch.dtype) -> int:
+    """Tokens per chunk of the kernels for inputs of ``dtype``."""
+    return CHUNK if dtype != torch.float32 else min(CHUNK, 64)
+
+
+def kept_states_buffer(x: torch.Tensor, B: torch.Tensor, cu: torch.Tensor | None) -> torch.Tensor:
+    """The empty buffer ``ssd_fwd_triton(save_states=True)`` fills with the chunk-entry states (``[capacity, H,
+    P, N]`` from static sizes: the custom op's fake shapes it the same way)."""
+    return ssd_state_buffer(x, cu, B.shape[-1], chunk_len(x.dtype))
+
+
+def ssd_fwd_triton(x, dt, A, B, C, chunk_size, h0, output_final_state, cu, D=None, save_states=False):
+    """Forward: ``(y [b, T, H, P] in x's dtype, final state [n, H, P, N] fp32 or None)``, and with
+    ``save_states`` a third item, the chunk-entry states (``kept_states_buffer``; rows past the chunks are
+    zeros) for ``ssd_bwd_triton(states=...)``, which then does not walk the forward again: ``H P N / L`` elements
+    per token held until the backward (16 KiB per token for Mamba2-1.3B at d_state 128, 64 KiB at 512, bf16).
+    ``D`` ([H] or None): the skip ``y += D_h x``, added in fp32 before the output is rounded. ``chunk_size`` is
+    ignored: the kernels use ``chunk_len(x.dtype)``-token chunks."""
     del chunk_size
     ch = _Chunks(x, dt, A, B, C, cu)
-    S, final = ch.states(h0)
+    kept = kept_states_buffer(x, B, cu) if save_states else None
+    if kept is not None and kept.shape[0] > ch.R * ch.NC:  # a packed row's spare rows: zeros, not allocator garbage
+        kept[ch.R * ch.NC:].zero_()
+    S, final = ch.states(h0, out=None if kept is None else ch.kept(kept))
     y = ch.empty_tokens(ch.H, ch.P)
     grid = (ch.R * ch.NC * ch.H * triton.cdiv(ch.P, ch.BP),)
     BN, opts = _launch("scan", ch.BP, ch.N, ch.dtype)
     ssd_chunk_scan_kernel[grid](ch.x, ch.dt, ch.gc, ch.cb(), ch.C, S, D if D is not None else ch.A, y, ch.Tp,
                                 ch.NC, ch.sx, ch.sbc, BP=ch.BP, BN=BN, HAS_SKIP=D is not None, **opts, **ch.meta)
-    return ch.layout.unpad(y), (final if output_final_state else None)
+    out = ch.layout.unpad(y), (final if output_final_state else None)
+    return out if kept is None else (*out, kept)
 
 
-def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None):
+def ssd_bwd_triton(dy, dht, x, dt, A, B, C, chunk_size, h0, cu, D=None, states=None):
     """Backward: ``(dx, ddt, dA, dB, dC, dh0 or None)`` (and ``dD`` when ``D`` is given), each in its input's
-    dtype."""
+    dtype. ``states``: what ``ssd_fwd_triton(save_states=True)`` kept (else the forward walk runs again)."""
     del chunk_size
     ch = _Chunks(x, dt, A, B, C, cu)
-    S, _ = ch.states(h0)
+    S = ch.states(h0)[0] if states is None else ch.kept(states)
     dyp, sdy = _rows(ch.layout.pad(dy.to(ch.dtype)))
     Sd, dh0 = ch.walk(dyp, sdy, ch.gc.exp(), ch.C, ch.sbc, dht, reverse=True)
     dx = ch.empty_tokens(ch.H, ch.P)
