@@ -9,9 +9,9 @@ on all alike), and profiled per kernel. Prints and writes ``ssd_ab.md``: ms per 
     PYTHONPATH=. python benchmarks/ssd_ab.py --impl new=statex_dist/kernels/ssd/triton_ssd.py \\
         --impl prev=benchmarks/_prev_triton_ssd.py [--impl new@128=statex_dist/kernels/ssd/triton_ssd.py] --out DIR
 
-``NAME@L`` runs that version with L-token chunks for 16-bit inputs (its ``CHUNK``); ``NAME+kept`` with the forward's
-chunk states kept for the backward (``save_states``). ``--tiny`` is a CPU dry run
-of the script under TRITON_INTERPRET=1 (b=1, T=128, H=4, P=16, d_state 16 and 32; its times mean nothing).
+``NAME@L`` runs that version with L-token chunks for 16-bit inputs (its ``CHUNK``); ``NAME+kept`` with the
+forward's chunk states kept for the backward (``save_states``). ``--tiny`` is a CPU dry run of the script under
+TRITON_INTERPRET=1 (b=1, T=128, H=4, P=16, d_state 16 and 32; its times mean nothing).
 """
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def check(version, N: int, layer: dict, T: int, dev: str) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impl", action="append", required=True, help="NAME[@L]=PATH of a triton_ssd.py version")
+    ap.add_argument("--impl", action="append", required=True,
+                    help="NAME[@L][+kept]=PATH of a triton_ssd.py version")
     ap.add_argument("--states", default="128,512")
     ap.add_argument("--T", type=int, default=4096)
     ap.add_argument("--rounds", type=int, default=3)
@@ -84,10 +85,10 @@ def main() -> int:
     args = ap.parse_args()
     versions = [load(s) for s in args.impl]
     layer, dev, check_T = (TINY, "cpu", 100) if args.tiny else (SSD_LAYER, "cuda", 512)
+    timer = lambda run: time_ms(run, rep=100)  # noqa: E731
     if args.tiny:
         args.states, args.T, args.no_profile = "16,32", 128, True
-        global time_ms
-        time_ms = lambda run, rep: _wall_ms(run, reps=1)  # noqa: E731
+        timer = lambda run: _wall_ms(run, reps=1)  # noqa: E731
     states = [int(n) for n in args.states.split(",")]
     b, H, P, G = (layer[k] for k in ("b", "H", "P", "G"))
     device_name = torch.cuda.get_device_name() if dev == "cuda" else "CPU, interpreted"
@@ -108,7 +109,7 @@ def main() -> int:
         order = versions if r % 2 == 0 else versions[::-1]
         for label, version in order:
             for N in states:
-                times[label, N].append(time_ms(fwd_bwd(version, *inputs[N]), rep=100))
+                times[label, N].append(timer(fwd_bwd(version, *inputs[N])))
         print(f"round {r + 1}: " + ", ".join(f"{k[0]} N={k[1]} {v[-1]:.3f}" for k, v in times.items()), flush=True)
 
     first = versions[0][0]

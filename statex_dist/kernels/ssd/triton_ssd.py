@@ -277,7 +277,7 @@ def ssd_bwd_dcb_kernel(X, DT, GC, DY, DCB, T, NC, SX, SDY, H: tl.constexpr, G: t
     acc = tl.zeros([L, L], dtype=tl.float32)
     for k in range(0, HS):
         i_h = i_gs * HS + k  # the runs of HS heads are in head order: run i_gs belongs to group i_gs // NS
-        _, s, s_end, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
+        *_, decay = _chunk_setup(GC, i_rc, i_h, T, NC, H, L)
         dy = tl.load(DY + rows[:, None] * SDY + i_h * P + p[None, :], mask=pm[None, :], other=0.0)
         v = tl.load(X + rows[:, None] * SX + i_h * P + p[None, :], mask=pm[None, :], other=0.0).to(tl.float32) \
             * tl.load(DT + rows * H + i_h)[:, None]
