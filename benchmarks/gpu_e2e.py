@@ -20,6 +20,7 @@ import argparse
 import copy
 import gc
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -122,7 +123,8 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
     timed = times[warmup:]
     step = sum(timed) / steps
     return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
-            "step_range_s": (min(timed), max(timed)), "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
+            "median_tokens_per_s": batch * seq / statistics.median(timed), "step_range_s": (min(timed), max(timed)),
+            "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
 
 
 class Report(list):
@@ -238,14 +240,15 @@ def kept(cfg):
 def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None:
     """Training-step speed of every variant, ``rounds`` times over: every second round runs the list backwards, so
     a drift of the GPU's speed during the call (1-2% between variants of one round, tenth and eleventh rounds)
-    falls on both sides of each ratio. Ratios are taken within a round, then averaged."""
+    falls on both sides of each ratio. Ratios are taken within a round, then averaged; each also from the median
+    step (single slow steps inside a run, up to 8% under the FSDP2 recipe in the twelfth round, move the mean)."""
     B, T = SPEED_SHAPE if not TINY else (2, 128)
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
-    out.append("| round | variant | tokens/s | step (ms) | fastest-slowest step (ms) | first step (s) | peak GiB "
-               "| 6N-MFU | linear-attn MFU |")
-    out.append("|---|---|---|---|---|---|---|---|---|")
+    out.append("| round | variant | tokens/s | step (ms) | median step (ms) | fastest-slowest step (ms) "
+               "| first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
     mamba2_sx_cfg = expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))
@@ -267,7 +270,8 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     ]
     variants = [v for v in variants if not SPEED_VARIANTS or v[2] in SPEED_VARIANTS or v[1] in SPEED_VARIANTS]
     variants = [v for v in variants if not (TINY and v[2].startswith("fla"))]  # fla's models need CUDA
-    tps = [{} for _ in range(rounds)]  # per round: key -> tokens/s
+    tps = [{} for _ in range(rounds)]  # per round: key -> tokens/s (mean step)
+    tps_median = [{} for _ in range(rounds)]  # per round: key -> tokens/s at the median step
     for rnd in range(rounds):
         for key, label, kind, cfg in variants if rnd % 2 == 0 else variants[::-1]:
             torch.manual_seed(0)
@@ -288,11 +292,12 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
             n = six_n(model)
             mfu6 = 6 * n * r["tokens_per_s"] / 790e12
             mfu_lin = (6 * n + linear_attn_flops_per_token(flop_cfg)) * r["tokens_per_s"] / 790e12
-            tps[rnd][key] = r["tokens_per_s"]
+            tps[rnd][key], tps_median[rnd][key] = r["tokens_per_s"], r["median_tokens_per_s"]
             lo, hi = r["step_range_s"]
+            median_ms = 1000 * B * T / r["median_tokens_per_s"]
             out.append(f"| {rnd + 1} | {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | "
-                       f"{1000 * lo:.0f}-{1000 * hi:.0f} | {r['first_step_s']:.1f} | {r['peak_gib']:.1f} | "
-                       f"{100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
+                       f"{median_ms:.0f} | {1000 * lo:.0f}-{1000 * hi:.0f} | {r['first_step_s']:.1f} | "
+                       f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
             free(model)
     out.append("")
     for title, num, den in (("StateX / original (ours, GLA)", "sx", "ours"),
@@ -306,10 +311,14 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                             ("Mamba2 states kept / recomputed (StateX)", "mamba2_sx_kept", "mamba2_sx"),
                             ("Mamba2 step time / GLA step time (ours, originals)", "ours", "mamba2"),
                             ("ours Mamba2 / stock fla Mamba2 torch fallback", "mamba2", "fla_mamba2")):
-        ratios = [t[num] / t[den] for t in tps if num in t and den in t]
-        if ratios:
-            each = f" (rounds: {', '.join(f'{x:.3f}' for x in ratios)})" if len(ratios) > 1 else ""
-            out.append(f"{title}: {sum(ratios) / len(ratios):.3f}{each}")
+        line = []
+        for table in (tps, tps_median):
+            ratios = [t[num] / t[den] for t in table if num in t and den in t]
+            if ratios:
+                each = f" (rounds: {', '.join(f'{x:.3f}' for x in ratios)})" if len(ratios) > 1 else ""
+                line.append(f"{sum(ratios) / len(ratios):.3f}{each}")
+        if line:
+            out.append(f"{title}: {line[0]}; from median steps {line[1]}")
     out.append("MFU against 790 TFLOP/s (measured bf16 matmul peak); 6N excludes the input embedding.\n")
 
 
