@@ -286,7 +286,7 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                     shard_bf16(model)
                 r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
             except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
-                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | | |")
+                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | | | |")
                 free(model)
                 continue
             n = six_n(model)
