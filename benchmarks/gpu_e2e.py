@@ -155,6 +155,10 @@ LOGIT_SEQ = 2048
 SPEED_VARIANTS: tuple[str, ...] = ()
 SPEED_SHAPE = (4, 4096)  # --speed-shape BxT (a smaller one for fla's Mamba2 torch fallback, which OOMs at 4x4096)
 LONG_MODELS: tuple[str, ...] = ("gla", "mamba2")
+# the StateX models every part times: GLA-1.3B with layers 0, 6, 12, 18 merged (the paper's 4 of 24), Mamba2-1.3B
+# with 4 of 48 layers at d_state 512
+GLA_STATEX = ExpansionPlan(layers="every:6")
+MAMBA2_STATEX = ExpansionPlan(layers="every:12", mamba2_state_size=512)
 
 
 def part_logits(out: list[str]) -> None:
@@ -250,8 +254,8 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                "| first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
-    statex_cfg = expanded_config(base_cfg, ExpansionPlan(layers="every:6"))
-    mamba2_sx_cfg = expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))
+    statex_cfg = expanded_config(base_cfg, GLA_STATEX)
+    mamba2_sx_cfg = expanded_config(shipped("mamba2-1.3b"), MAMBA2_STATEX)
 
     variants = [  # (key of the ratios below, label, kind, config)
         ("ours", "statex_dist, original", "ours", base_cfg),
@@ -343,7 +347,7 @@ def part_profile(out: list[str], top: int = 30) -> None:
         else:
             cfg = shipped(name.split()[0])
             if kind == "gla-statex":
-                cfg = expanded_config(cfg, ExpansionPlan(layers="every:6"))
+                cfg = expanded_config(cfg, GLA_STATEX)
             model = build_model(cfg, device=DEVICE)
         model.train()
         time_training(model, B, T, 1, 2, cfg.vocab_size)  # compile, autotune, optimizer state
@@ -368,12 +372,12 @@ def part_long(out: list[str], steps: int) -> None:
     out.append(f"## 64K context: one {T}-token sequence per step, activation checkpointing per block\n")
     out.append("| model | tokens/s | step (s) | peak GiB | free of 139 GiB |")
     out.append("|---|---|---|---|---|")
-    gla_statex = expanded_config(shipped("gla-1.3b"), ExpansionPlan(layers="every:6"))
+    gla_statex = expanded_config(shipped("gla-1.3b"), GLA_STATEX)
     cases = [
         ("GLA-1.3B StateX (0,6,12,18 merged)", gla_statex),
         ("GLA-1.3B StateX, chunk states kept for backward", kept(gla_statex)),
         ("Mamba2-1.3B StateX (0,12,24,36 d_state 512)",
-         expanded_config(shipped("mamba2-1.3b"), ExpansionPlan(layers="every:12", mamba2_state_size=512))),
+         expanded_config(shipped("mamba2-1.3b"), MAMBA2_STATEX)),
     ]
     for label, cfg in cases:
         if not any(m in cfg.model_type for m in LONG_MODELS):
