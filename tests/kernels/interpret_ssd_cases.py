@@ -3,8 +3,8 @@ chunked SSD in float64.
 
 Run by test_ssd_triton_interpret.py in fresh processes (the interpreter is chosen when the kernels are
 decorated, so it must be set before they are imported): ``interpret_ssd_cases.py [NAME,...]`` runs the named
-cases (default: all, plus ``custom-op`` and ``kept-states``) and prints one line ``RESULTS {case: {"err": {tensor: relative
-error}, "tol": tolerance, "dtype_errors": [...]}}``.
+cases (default: all, plus ``custom-op`` and ``kept-states``) and prints one line ``RESULTS {case: {"err":
+{tensor: relative error}, "tol": tolerance, "dtype_errors": [...]}}``.
 
 The interpreter costs about 1 s per 64-token chunk for a forward + backward at these widths.
 """
@@ -17,7 +17,7 @@ os.environ["TRITON_INTERPRET"] = "1"
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kernel_testing import CountedLaunches, rel_err, ssd_inputs  # noqa: E402
+from kernel_testing import CountedLaunches, rel_err, ssd_inputs, unwritten_is_nan  # noqa: E402
 
 TOL_FP32 = 1e-4
 TOL_BF16 = 2e-2
@@ -113,11 +113,8 @@ def run_kept_states():
                 ins = [t.clone().requires_grad_() for t in (x, dt, A, B, C, D)]
                 walk = triton_ssd.ssd_state_walk_kernel = CountedLaunches(triton_ssd.ssd_state_walk_kernel)
                 try:
-                    torch.use_deterministic_algorithms(True)  # empty buffers filled with NaN: unwritten rows show
-                    try:
+                    with unwritten_is_nan():
                         y, _, saved = ops._ssd_fwd_op(*ins[:5], ins[5], None, cu, 64, False, "triton", save)
-                    finally:
-                        torch.use_deterministic_algorithms(False)
                     if save:
                         fake = triton_ssd.kept_states_buffer(x, B, cu)
                         out[f"{name}-shape"] = float([(t.shape, t.dtype) for t in saved] != [(fake.shape, fake.dtype)])

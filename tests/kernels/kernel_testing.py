@@ -1,6 +1,8 @@
 """Helpers shared by the kernel tests: error metric, random inputs, readable ids."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -80,3 +82,14 @@ class CountedLaunches:
     def __getitem__(self, grid):
         self.launches += 1
         return self.kernel[grid]
+
+
+@contextlib.contextmanager
+def unwritten_is_nan():
+    """torch's deterministic mode, in which ``torch.empty`` fills buffers with NaN: what a kernel leaves
+    unwritten shows up as NaN instead of as whatever the allocator held."""
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(False)
