@@ -31,6 +31,7 @@ import statex_dist  # noqa: F401
 from statex_dist.expansion import ExpansionPlan, expanded_config
 from statex_dist.models.common import set_fused_ops
 from statex_dist.models.loading import build_model, config_from_dict
+from statex_dist.train.collector import GarbageCollection
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +42,7 @@ DEVICE = "cuda"
 # (each block and the model fully_shard-ed at world size 1 with bf16 weights gathered, fp32 reduce and master
 # weights, no autocast: the trainer's mixed_bf16, torchtitan's and flame's recipe), for ours and stock fla alike
 RECIPE = "autocast"
+GC_INTERVAL = 0  # --gc-interval: Python's gc as the trainer's gc_interval (0: automatic collection, as a plain loop)
 
 
 def shipped(name: str, **overrides):
@@ -108,22 +110,26 @@ def time_training(model, batch: int, seq: int, steps: int, warmup: int, vocab: i
     ids = torch.randint(0, vocab, (batch, seq), device=DEVICE)
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(warmup + steps):
-        sync()
-        t0 = time.perf_counter()
-        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
-            out = model(input_ids=ids, labels=ids)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sync()
-        times.append(time.perf_counter() - t0)
-    timed = times[warmup:]
+    times, gc_ms = [], []
+    with GarbageCollection(GC_INTERVAL) as collector:  # as the trainer's gc_interval; 0 = Python's automatic gc
+        for i in range(warmup + steps):
+            sync()
+            t0 = time.perf_counter()
+            with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
+                out = model(input_ids=ids, labels=ids)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            collector.after_step(i + 1)
+            sync()
+            times.append(time.perf_counter() - t0)
+            gc_ms.append(collector.take_ms())
+    timed, timed_gc = times[warmup:], gc_ms[warmup:]
     step = sum(timed) / steps
     return {"step_s": step, "first_step_s": times[0], "tokens_per_s": batch * seq / step,
             "median_tokens_per_s": batch * seq / statistics.median(timed), "step_range_s": (min(timed), max(timed)),
+            "gc_ms": (sum(timed_gc), timed_gc[timed.index(max(timed))]),
             "peak_gib": peak_gib(), "loss": float(out.loss.detach())}
 
 
@@ -250,9 +256,12 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
     recipe = ("bf16 autocast, fp32 params" if RECIPE == "autocast" else
               "FSDP2 at world size 1, bf16 params gathered, fp32 reduce and master weights, no autocast")
     out.append(f"## Training step (GLA-1.3B, Mamba2-1.3B), B={B} x T={T}, {recipe}, fused AdamW\n")
-    out.append("| round | variant | tokens/s | step (ms) | median step (ms) | fastest-slowest step (ms) "
+    gc_mode = f"a full collection every {GC_INTERVAL} steps" if GC_INTERVAL else "automatic"
+    out.append(f"Python gc: {gc_mode} (--gc-interval). GC ms: time collecting in the timed steps, in all of them / "
+               "in the slowest one.\n")
+    out.append("| round | variant | tokens/s | step (ms) | median step (ms) | fastest-slowest step (ms) | GC ms "
                "| first step (s) | peak GiB | 6N-MFU | linear-attn MFU |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|")
     base_cfg = shipped("gla-1.3b")
     statex_cfg = expanded_config(base_cfg, GLA_STATEX)
     mamba2_sx_cfg = expanded_config(shipped("mamba2-1.3b"), MAMBA2_STATEX)
@@ -290,7 +299,7 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
                     shard_bf16(model)
                 r = time_training(model, B, T, steps, warmup, flop_cfg.vocab_size)
             except Exception as e:  # report and go on: one failing variant must not cost the whole GPU call
-                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | | | |")
+                out.append(f"| {rnd + 1} | {label} | failed: {type(e).__name__}: {str(e)[:120]} | | | | | | | | |")
                 free(model)
                 continue
             n = six_n(model)
@@ -300,7 +309,8 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
             lo, hi = r["step_range_s"]
             median_ms = 1000 * B * T / r["median_tokens_per_s"]
             out.append(f"| {rnd + 1} | {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | "
-                       f"{median_ms:.0f} | {1000 * lo:.0f}-{1000 * hi:.0f} | {r['first_step_s']:.1f} | "
+                       f"{median_ms:.0f} | {1000 * lo:.0f}-{1000 * hi:.0f} | {r['gc_ms'][0]:.1f} / {r['gc_ms'][1]:.1f} | "
+                       f"{r['first_step_s']:.1f} | "
                        f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
             free(model)
     out.append("")
@@ -397,7 +407,7 @@ def part_long(out: list[str], steps: int) -> None:
 
 def main() -> None:
     global TINY, DEVICE, LOGIT_DTYPES, LOGIT_MODELS, LOGIT_SEQ, SPEED_VARIANTS, SPEED_SHAPE, LONG_MODELS, \
-        PROFILE_MODELS, RECIPE
+        PROFILE_MODELS, RECIPE, GC_INTERVAL
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default="logits,speed,long")
     parser.add_argument("--steps", type=int, default=5)
@@ -417,6 +427,9 @@ def main() -> None:
     parser.add_argument("--speed-shape", default="4x4096", help="batch x sequence length of the speed part")
     parser.add_argument("--recipe", choices=("autocast", "fsdp-bf16"), default="autocast",
                         help="precision recipe of the speed part (RECIPE above), the same for every model")
+    parser.add_argument("--gc-interval", default="0", help="speed part: Python's gc as the trainer's gc_interval "
+                        "(freeze, no automatic collection, a full one every N steps; 0 = automatic); a comma list "
+                        "runs the speed part once per value, in that order")
     parser.add_argument("--long-models", default="gla,mamba2")
     parser.add_argument("--profile-models", default="gla,mamba2", help="comma list of gla, gla-statex, mamba2, fla "
                         "(stock fla's GLAForCausalLM)")
@@ -440,12 +453,13 @@ def main() -> None:
     if args.ssd_chunk:
         out.append(f"Our Triton SSD at {args.ssd_chunk}-token chunks (--ssd-chunk).\n")
     for part in args.parts.split(","):
-        t0 = time.time()
-        {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
-         "speed": lambda: part_speed(out, args.steps, args.warmup, args.rounds),
-         "profile": lambda: part_profile(out, args.profile_top),
-         "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
-        out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
+        for GC_INTERVAL in (int(v) for v in args.gc_interval.split(",")) if part == "speed" else (0,):
+            t0 = time.time()
+            {"logits": lambda: part_logits(out), "fused": lambda: part_fused(out),
+             "speed": lambda: part_speed(out, args.steps, args.warmup, args.rounds),
+             "profile": lambda: part_profile(out, args.profile_top),
+             "long": lambda: part_long(out, max(2, args.steps // 2))}[part]()
+            out.append(f"_{part}: {time.time() - t0:.0f} s wall_\n")
 
 
 if __name__ == "__main__":

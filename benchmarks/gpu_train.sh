@@ -13,8 +13,11 @@ CFG=configs/bench/gla-1.3b-statex-gpu.yaml
 MODEL_JSON=${MODEL_JSON:-configs/models/gla-1.3b.json}
 TOKENS_PER_GPU=${TOKENS_PER_GPU:-16384}
 read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
-# PROFILE=1: every run records steps 4-5 with torch.profiler (profiling.*); the ops tables and summaries are copied
-[ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS+=(profiling.enabled=true profiling.start_step=4 profiling.steps=2)
+# PROFILE=1: every run records steps 4-5 with torch.profiler (profiling.*); the ops tables and summaries are copied.
+# PROFILE_RUNS="zero2-ws2 ...": only the runs of these names, in the last round (REPEATS), so the other rounds'
+# medians have no profiled steps.
+PROFILING=(profiling.enabled=true profiling.start_step=4 profiling.steps=2)
+[ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS+=("${PROFILING[@]}")
 WORK=${WORK:-work}
 mkdir -p "$OUT" "$WORK" runs
 PY=${PYTHON:-python3}
@@ -29,11 +32,13 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
   [ "$name" = fsdp-resume ] || rm -rf "runs/$name"  # a stale run directory would be resumed, not rerun
   local pin=()  # only pin when asked: an empty CUDA_VISIBLE_DEVICES hides every GPU (the run goes to the CPU)
   [ -n "${GPUS:-}" ] && pin=("CUDA_VISIBLE_DEVICES=$GPUS")
+  local prof=()
+  [ "${round:-1}" = "${REPEATS:-1}" ] && [[ " ${PROFILE_RUNS:-} " == *" $name "* ]] && prof=("${PROFILING[@]}")
   env "${pin[@]}" timeout ${RUN_TIMEOUT:-300} \
     $PY -m torch.distributed.run --nnodes 1 --nproc-per-node "$ws" --master-port "${PORT:-29500}" \
     -m statex_dist.cli train --config $CFG \
     run_dir=runs/$name global_batch_tokens=$((TOKENS_PER_GPU * ws)) model.path=$WORK/model \
-    data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "$@" > "$RUN_OUT/$name.log" 2>&1
+    data.sources.0.path=$WORK/corpus "${EXTRA_ARGS[@]}" "${prof[@]}" "$@" > "$RUN_OUT/$name.log" 2>&1
   local rc=$?
   log "  $name exit $rc after $((SECONDS - t0)) s"
   cp runs/$name/metrics.jsonl "$RUN_OUT/$name.metrics.jsonl" 2>/dev/null || true
@@ -64,6 +69,15 @@ ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or a
     GPUS=0 run "$name" 1 "$@"
     GPUS=0 run "$name-original" 1 "${ORIG[@]}" "$@"
   fi
+}
+deepspeed_ws1() {  # ZeRO-2 on GPU 0 beside ZeRO-3 on GPU 1, each at world size 1: DeepSpeed's own one-GPU
+  # speed, so each ZeRO stage's two-GPU efficiency can be taken against its own backend as well as against FSDP2
+  local stage
+  for stage in 2 3; do
+    GPUS=$((stage - 2)) PORT=$((29520 + stage)) run zero$stage-ws1 1 parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/zero$stage.json "${NOCKPT[@]}" &
+  done
+  wait
 }
 resume() {  # a new run directory holding only the first checkpoint of fsdp-wsN (hard links: no copy of the
   # 16 GB state), run again to the same final step; summarize_train_runs.py compares the losses step by step
@@ -99,6 +113,7 @@ run_step() {  # one name of RUNS
   case $1 in
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
+    ws1-deepspeed) [ "$NGPU" -ge 2 ] && deepspeed_ws1 ;;  # ZeRO-2 and ZeRO-3 at world size 1, side by side
     ws1-kept) ws1_pair fsdp-ws1-kept model.kernel_save_states=true "${NOCKPT[@]}" ;;  # as ws1, chunk states kept
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;

@@ -1,6 +1,9 @@
 """Summarise the metrics.jsonl files of benchmarks/gpu_train.sh into a Markdown table.
 
-Throughput is the median over steps after the first two (compile and autotune happen there). Runs profiled with
+Throughput is the median over steps after the first two (compile and autotune happen there) and outside any
+profiled window; the slowest of those steps and the time Python's garbage collector took in them (``gc_ms``,
+logged by the trainer from the thirteenth round on) are shown beside it. Scaling efficiency is taken against the FSDP2 one-GPU run, and for DeepSpeed also against the same
+ZeRO stage at world size 1 (``zero2-ws1``, ``zero3-ws1``) when the directory has it. Runs profiled with
 ``PROFILE=1`` add a table of their profiled steps: wall time, GPU busy and idle, kernel time and collectives
 (``*.summary.json``).
 ``python benchmarks/summarize_train_runs.py OUT_DIR``
@@ -21,23 +24,30 @@ def load(path: Path) -> list[dict]:
 
 def main(out: Path) -> None:
     runs = {p.name.removesuffix(".metrics.jsonl"): load(p) for p in sorted(out.glob("*.metrics.jsonl"))}
-    print("| run | steps | tokens/s (all GPUs) | tokens/s per GPU | step (s) | peak GiB | MFU (6N / linear-attn) | last loss |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | steps | tokens/s (all GPUs) | tokens/s per GPU | step (s) | slowest step (s) | GC ms | peak GiB "
+          "| MFU (6N / linear-attn) | last loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     per_gpu = {}
     for name, recs in runs.items():
-        steady = [r for r in recs if r.get("step", 0) > 2 and r.get("tokens_per_s")]
+        profiled = set()  # steps under torch.profiler are slower: out of the medians
+        for summary in out.glob(f"{name}.*summary.json"):
+            first, last = json.loads(summary.read_text())["steps"]
+            profiled.update(range(first, last + 1))
+        steady = [r for r in recs if r.get("step", 0) > 2 and r.get("tokens_per_s") and r["step"] not in profiled]
         if not steady:
-            print(f"| {name} | {len(recs)} | n/a | | | | | |")
+            print(f"| {name} | {len(recs)} | n/a | | | | | | | |")
             continue
         tps = statistics.median(r["tokens_per_s"] for r in steady)
         tpd = statistics.median(r["tokens_per_s_per_device"] for r in steady)
         per_gpu[name] = tpd
         step = statistics.median(r.get("step_time_s", float("nan")) for r in steady)
+        slowest = max(r.get("step_time_s", float("nan")) for r in steady)
+        gc_ms = f"{sum(r['gc_ms'] for r in steady):.0f}" if all("gc_ms" in r for r in steady) else "n/a"
         peak = max((r.get("peak_memory_gib") or float("nan")) for r in steady)
         mfus = [steady[-1].get(k) for k in ("mfu_attn", "mfu_linear")]
         mfu = " / ".join(f"{100 * v:.1f}%" if v is not None else "n/a" for v in mfus)
-        print(f"| {name} | {recs[-1]['step']} | {tps:,.0f} | {tpd:,.0f} | {step:.3f} | {peak:.1f} | {mfu} | "
-              f"{recs[-1]['loss']:.4f} |")
+        print(f"| {name} | {recs[-1]['step']} | {tps:,.0f} | {tpd:,.0f} | {step:.3f} | {slowest:.3f} | {gc_ms} | "
+              f"{peak:.1f} | {mfu} | {recs[-1]['loss']:.4f} |")
     for name in ("fsdp-ws1", "single-ws1"):
         if name in per_gpu and f"{name}-original" in per_gpu:
             print(f"\nStateX / original ({name}): {per_gpu[name] / per_gpu[name + '-original']:.3f}")
@@ -46,6 +56,11 @@ def main(out: Path) -> None:
         for name, tpd in per_gpu.items():
             if "ws1" not in name and "resume" not in name and "killed" not in name:
                 print(f"\nscaling efficiency {name} vs {base_name} (per GPU): {tpd / per_gpu[base_name]:.3f}")
+    for name, tpd in per_gpu.items():
+        same = re.fullmatch(r"(zero[23])-ws([2-9]|\d\d+)", name)
+        if same and f"{same[1]}-ws1" in per_gpu:
+            print(f"\nscaling efficiency {name} vs {same[1]}-ws1 (same backend, per GPU): "
+                  f"{tpd / per_gpu[same[1] + '-ws1']:.3f}")
     full = next((n for n in runs if re.fullmatch(r"fsdp-ws([2-9]|\d\d+)", n)), None)
     for resumed in ("fsdp-resume",):
         if full in runs and resumed in runs:

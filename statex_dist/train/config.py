@@ -220,6 +220,10 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     profiling: ProfilingConfig = field(default_factory=ProfilingConfig)
+    gc_interval: int = 50
+    """Python's garbage collector runs on all ranks at once every this many steps, with the objects made during
+    set-up frozen (statex_dist/train/collector.py); 0 = Python's automatic collection, which can stall any step
+    on any rank. The time spent collecting is logged per step as ``gc_ms``."""
     max_bad_steps: int = 5
     """Non-finite loss or gradient: the step is skipped and counted; abort after this many in a row."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -229,6 +233,8 @@ class TrainConfig:
             raise ValueError("steps must be >= 1")
         if self.global_batch_tokens < 1:
             raise ValueError("global_batch_tokens must be >= 1")
+        if self.gc_interval < 0:
+            raise ValueError("gc_interval must be >= 0 (0 = Python's automatic collection)")
         if self.parallel.backend == "deepspeed" and self.precision.mode == "pure_bf16":
             raise ValueError("precision.mode pure_bf16 is not offered with backend deepspeed (it keeps fp32 "
                              "master weights); use mixed_bf16, or backend fsdp for pure bf16")

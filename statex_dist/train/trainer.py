@@ -40,6 +40,7 @@ from statex_dist.parallel.dist import (
 )
 from statex_dist.parallel.engine import build_engine
 from statex_dist.parallel.materialize import DictSource, SafetensorsSource, model_configs, random_init_state
+from statex_dist.train.collector import GarbageCollection
 from statex_dist.train.config import TrainConfig, accumulation_steps
 from statex_dist.train.data import build_train_loader, target_tokens
 from statex_dist.train.metrics import MetricsSink, device_peak_tflops, flops_per_token, peak_memory_gib
@@ -205,26 +206,29 @@ class Trainer:
         self.engine.train()
         data = iter(self.loader)
         status = EXIT_OK
-        try:
-            while self.step < cfg.steps:
-                if self._stop_requested():
-                    self._handle_stop()
-                    return EXIT_REQUEUE
-                self.profiler.step_begins(self.step + 1)
-                t0 = time.perf_counter()
-                metrics = self.train_step(data)
-                metrics["step_time_s"] = time.perf_counter() - t0
-                self.step += 1
-                self.profiler.step_ends(self.step)
-                if self.step % cfg.logging.interval == 0 or self.step == cfg.steps:
-                    self._log(metrics)
-                if cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0:
-                    self.save()
-                _fault_injection(self.step)
-        except DataExhausted as e:
-            log.warning("%s; saving and stopping at step %d", e, self.step)
-        finally:
-            self.profiler.close(self.step)
+        with GarbageCollection(cfg.gc_interval) as collector:
+            try:
+                while self.step < cfg.steps:
+                    if self._stop_requested():
+                        self._handle_stop()
+                        return EXIT_REQUEUE
+                    self.profiler.step_begins(self.step + 1)
+                    t0 = time.perf_counter()
+                    metrics = self.train_step(data)
+                    self.step += 1
+                    collector.after_step(self.step)
+                    metrics["step_time_s"] = time.perf_counter() - t0
+                    metrics["gc_ms"] = collector.take_ms()
+                    self.profiler.step_ends(self.step)
+                    if self.step % cfg.logging.interval == 0 or self.step == cfg.steps:
+                        self._log(metrics)
+                    if cfg.checkpoint.interval and self.step % cfg.checkpoint.interval == 0:
+                        self.save()
+                    _fault_injection(self.step)
+            except DataExhausted as e:
+                log.warning("%s; saving and stopping at step %d", e, self.step)
+            finally:
+                self.profiler.close(self.step)
         if cfg.checkpoint.save_at_end and self._last_saved != self.step:
             self.save()
         self._finish_pending()

@@ -68,6 +68,8 @@ def test_cross_field_rules():
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["model.path=/x"])
     with pytest.raises(ConfigError, match="zero3_leaf_blocks is for backend deepspeed"):
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["parallel.zero3_leaf_blocks=false"])
+    with pytest.raises(ConfigError, match="gc_interval must be >= 0"):
+        load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["gc_interval=-1"])
 
 
 def test_accumulation_steps_from_global_batch():

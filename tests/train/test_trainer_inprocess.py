@@ -197,3 +197,16 @@ def test_document_masking_run(tmp_path, synthetic_corpus):
     curve = losses(tmp_path / "run")
     assert curve[6] < curve[1] - 0.3, curve
     assert all(r["tokens"] > 0 for r in records(tmp_path / "run"))
+
+
+def test_garbage_is_collected_at_the_scheduled_steps_only(tmp_path, synthetic_corpus):
+    """gc_interval=2: no automatic collection inside steps 1 and 3, a full one ending steps 2 and 4 (gc_ms is the
+    time collecting during each step), and Python's collector back to normal after the run."""
+    import gc
+
+    d = tiny_train_config(tmp_path / "run", synthetic_corpus, "gla", backend="single", steps=4, global_rows=1,
+                          gc_interval=2)
+    run_training(_cfg(d))
+    gc_ms = {r["step"]: r["gc_ms"] for r in records(tmp_path / "run")}
+    assert gc_ms[1] == gc_ms[3] == 0.0 and gc_ms[2] > 0.0 and gc_ms[4] > 0.0, gc_ms
+    assert gc.isenabled() and gc.get_freeze_count() == 0
