@@ -115,6 +115,9 @@ run_step() {  # one name of RUNS
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
     ws1-deepspeed) [ "$NGPU" -ge 2 ] && deepspeed_ws1 ;;  # ZeRO-2 and ZeRO-3 at world size 1, side by side
     ws1-kept) ws1_pair fsdp-ws1-kept model.kernel_save_states=true "${NOCKPT[@]}" ;;  # as ws1, chunk states kept
+    ws1-gc0) ws1_pair fsdp-ws1-gc0 gc_interval=0 "${NOCKPT[@]}" ;;  # as ws1, Python's automatic gc (gc_ms per step)
+    zero3-gc0) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/zero3.json gc_interval=0 "${NOCKPT[@]}" ;;
     single) ws1_pair single-ws1 parallel.backend=single "${NOCKPT[@]}" ;;
     fsdp) [ "$NGPU" -ge 2 ] && run fsdp-ws$NGPU "$NGPU" checkpoint.interval=3 ;;
     fsdp-nockpt) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" "${NOCKPT[@]}" ;;  # as ws1: no checkpoint writes

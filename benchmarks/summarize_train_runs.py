@@ -42,7 +42,7 @@ def main(out: Path) -> None:
         per_gpu[name] = tpd
         step = statistics.median(r.get("step_time_s", float("nan")) for r in steady)
         slowest = max(r.get("step_time_s", float("nan")) for r in steady)
-        gc_ms = f"{sum(r['gc_ms'] for r in steady):.0f}" if all("gc_ms" in r for r in steady) else "n/a"
+        gc_ms = f"{sum(r['gc_ms'] for r in steady):.1f}" if all("gc_ms" in r for r in steady) else "n/a"
         peak = max((r.get("peak_memory_gib") or float("nan")) for r in steady)
         mfus = [steady[-1].get(k) for k in ("mfu_attn", "mfu_linear")]
         mfu = " / ".join(f"{100 * v:.1f}%" if v is not None else "n/a" for v in mfus)
