@@ -309,8 +309,8 @@ def part_speed(out: list[str], steps: int, warmup: int, rounds: int = 1) -> None
             lo, hi = r["step_range_s"]
             median_ms = 1000 * B * T / r["median_tokens_per_s"]
             out.append(f"| {rnd + 1} | {label} | {r['tokens_per_s']:,.0f} | {1000 * r['step_s']:.0f} | "
-                       f"{median_ms:.0f} | {1000 * lo:.0f}-{1000 * hi:.0f} | {r['gc_ms'][0]:.1f} / {r['gc_ms'][1]:.1f} | "
-                       f"{r['first_step_s']:.1f} | "
+                       f"{median_ms:.0f} | {1000 * lo:.0f}-{1000 * hi:.0f} | "
+                       f"{r['gc_ms'][0]:.1f} / {r['gc_ms'][1]:.1f} | {r['first_step_s']:.1f} | "
                        f"{r['peak_gib']:.1f} | {100 * mfu6:.1f}% | {100 * mfu_lin:.1f}% |")
             free(model)
     out.append("")

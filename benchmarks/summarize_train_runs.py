@@ -2,8 +2,9 @@
 
 Throughput is the median over steps after the first two (compile and autotune happen there) and outside any
 profiled window; the slowest of those steps and the time Python's garbage collector took in them (``gc_ms``,
-logged by the trainer from the thirteenth round on) are shown beside it. Scaling efficiency is taken against the FSDP2 one-GPU run, and for DeepSpeed also against the same
-ZeRO stage at world size 1 (``zero2-ws1``, ``zero3-ws1``) when the directory has it. Runs profiled with
+logged by the trainer from the thirteenth round on) are shown beside it. Scaling efficiency is taken against the
+FSDP2 one-GPU run, and for DeepSpeed also against the same ZeRO stage at world size 1 (``zero2-ws1``,
+``zero3-ws1``) when the directory has it. Runs profiled with
 ``PROFILE=1`` add a table of their profiled steps: wall time, GPU busy and idle, kernel time and collectives
 (``*.summary.json``).
 ``python benchmarks/summarize_train_runs.py OUT_DIR``

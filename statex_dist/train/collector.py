@@ -3,10 +3,11 @@
 Python runs a collection whenever enough objects have been allocated, so a full collection (every live object
 traversed: torch, transformers, the model's modules) can land in the middle of any step on any rank. On one
 GPU that is a slow step; on several, every other rank waits for it at the next collective. With
-``gc_interval`` > 0 the trainer freezes what exists after set-up (those objects are never traversed again),
+``gc_interval`` > 0 the trainer freezes what exists after set-up (not traversed again until the loop ends),
 turns automatic collection off, and runs a full collection every ``gc_interval`` steps on all ranks at once
-(torchtitan's ``gc_freq`` does the same for the same reason). A full collection then only traverses what was
-created since set-up, so it is short, and cycles created during training are still freed at those steps. The time spent collecting, automatic or scheduled, is measured for the step metrics.
+(torchtitan's ``gc_freq`` does the same for the same reason). That collection only traverses what was created
+since set-up, so it is short, and cycles made during training are still freed. The time spent collecting,
+automatic or scheduled, goes into the step metrics (``gc_ms``).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ class GarbageCollection:
         if interval < 0:
             raise ValueError(f"gc_interval must be >= 0, got {interval}")
         self.interval = interval
-        self._was_enabled = gc.isenabled()
+        self._was_enabled = True
         self._started: float | None = None
         self._seconds = 0.0
         self.collections = 0
 
     def __enter__(self) -> "GarbageCollection":
+        self._was_enabled = gc.isenabled()
         if self.interval:
             gc.collect()
             gc.freeze()
