@@ -70,10 +70,12 @@ ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or a
     GPUS=0 run "$name-original" 1 "${ORIG[@]}" "$@"
   fi
 }
-deepspeed_ws1() {  # zero2|zero3 [GPU]: one ZeRO stage at world size 1, DeepSpeed's own one-GPU speed, so each
-  # stage's two-GPU efficiency can be taken against its own backend as well as against FSDP2
+deepspeed_ws1() {  # zero2|zero3|a variant's name [GPU]: one ZeRO config at world size 1, DeepSpeed's own one-GPU
+  # speed, so each stage's two-GPU efficiency can be taken against its own backend as well as against FSDP2
+  local json=configs/deepspeed/$1.json
+  [ -f "$json" ] || json=benchmarks/deepspeed/$1.json  # variants under trial (zero2-nooverlap ...)
   GPUS=${2:-0} PORT=$((29520 + ${2:-0})) run $1-ws1 1 parallel.backend=deepspeed \
-    parallel.deepspeed_config=configs/deepspeed/$1.json "${NOCKPT[@]}"
+    parallel.deepspeed_config=$json "${NOCKPT[@]}"
 }
 resume() {  # a new run directory holding only the first checkpoint of fsdp-wsN (hard links: no copy of the
   # 16 GB state), run again to the same final step; summarize_train_runs.py compares the losses step by step
@@ -110,7 +112,7 @@ run_step() {  # one name of RUNS
     ws1) ws1_pair fsdp-ws1 "${NOCKPT[@]}" ;;  # StateX and the original model (model.expand=null), FSDP, 1 GPU
     ws1x) GPUS=${WS1_GPU:-0} run fsdp-ws1 1 "${NOCKPT[@]}" ;;  # StateX only, FSDP, on GPU WS1_GPU
     ws1-deepspeed) [ "$NGPU" -ge 2 ] && { deepspeed_ws1 zero2 0 & deepspeed_ws1 zero3 1; wait; } ;;  # side by side
-    zero2-ws1|zero3-ws1) deepspeed_ws1 "${1%-ws1}" ;;  # one of them alone, on GPU 0
+    zero[23]-ws1|zero[23]-*-ws1) deepspeed_ws1 "${1%-ws1}" ;;  # one config alone at world size 1, on GPU 0
     ws1-kept) ws1_pair fsdp-ws1-kept model.kernel_save_states=true "${NOCKPT[@]}" ;;  # as ws1, chunk states kept
     ws1-gc0) ws1_pair fsdp-ws1-gc0 gc_interval=0 "${NOCKPT[@]}" ;;  # as ws1, Python's automatic gc (gc_ms per step)
     zero3-gc0) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \

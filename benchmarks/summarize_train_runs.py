@@ -58,7 +58,7 @@ def main(out: Path) -> None:
             if "ws1" not in name and "resume" not in name and "killed" not in name:
                 print(f"\nscaling efficiency {name} vs {base_name} (per GPU): {tpd / per_gpu[base_name]:.3f}")
     for name, tpd in per_gpu.items():
-        same = re.fullmatch(r"(zero[23])-ws([2-9]|\d\d+)", name)
+        same = re.fullmatch(r"(zero[23].*)-ws([2-9]|\d\d+)", name)
         if same and f"{same[1]}-ws1" in per_gpu:
             print(f"\nscaling efficiency {name} vs {same[1]}-ws1 (same backend, per GPU): "
                   f"{tpd / per_gpu[same[1] + '-ws1']:.3f}")
