@@ -49,8 +49,16 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
 }
 
 VOCAB=$($PY -c "import json; print(json.load(open('$MODEL_JSON'))['vocab_size'])")
-[ -d $WORK/model ] || $PY benchmarks/make_random_checkpoint.py "$MODEL_JSON" $WORK/model --dtype bfloat16
-[ -d $WORK/corpus ] || $PY -m statex_dist.train.synthetic $WORK/corpus --docs 400 --vocab "$VOCAB" --min-len 2048 --max-len 8192
+# Each input is written under a temporary name and renamed when complete: a failed or killed preparation leaves
+# nothing that a later call would take as ready. Without both inputs no run can start: stop here, saying why.
+[ -f $WORK/model/config.json ] || { rm -rf $WORK/model.tmp $WORK/model && \
+  $PY benchmarks/make_random_checkpoint.py "$MODEL_JSON" $WORK/model.tmp --dtype bfloat16 && mv $WORK/model.tmp $WORK/model; }
+[ -f $WORK/corpus/index.json ] || { rm -rf $WORK/corpus.tmp $WORK/corpus && $PY -m statex_dist.train.synthetic \
+  $WORK/corpus.tmp --docs 400 --vocab "$VOCAB" --min-len 2048 --max-len 8192 && mv $WORK/corpus.tmp $WORK/corpus; }
+if [ ! -f $WORK/model/config.json ] || [ ! -f $WORK/corpus/index.json ]; then
+  log "inputs failed (a missing package? the traceback is above): no run started"
+  exit 3
+fi
 log "inputs ready"
 
 NOCKPT=(checkpoint.interval=1000 checkpoint.save_at_end=false)
