@@ -8,6 +8,10 @@ turns automatic collection off, and runs a full collection every ``gc_interval``
 (torchtitan's ``gc_freq`` does the same for the same reason). That collection only traverses what was created
 since set-up, so it is short, and cycles made during training are still freed. The time spent collecting,
 automatic or scheduled, goes into the step metrics (``gc_ms``).
+
+Measured on GLA-1.3B StateX at one H200 (docs/benchmarks.md, thirteenth round): under automatic collection the
+trainer spent 0.6-1.8 ms a step collecting and 0.64 s in its first step; the schedule removes both, and the
+median step did not move beyond noise. No rank stall from a collection was seen at two GPUs.
 """
 
 from __future__ import annotations
