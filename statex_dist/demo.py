@@ -421,6 +421,25 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> Path:
     return out
 
 
+# Packages whose versions the report names: the figures moved once with nothing but the installed versions changed
+# (docs/benchmarks.md, 2026-11-30 twelfth round), and the report is what makes such a move traceable.
+REPORTED_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "safetensors", "streaming-community",
+                     "flash-linear-attention")
+
+
+def software_versions() -> str:
+    import platform
+    from importlib import metadata
+
+    found = [f"Python {platform.python_version()}"]
+    for name in REPORTED_PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
 def render_report(cfg: DemoConfig, results: list[dict], table: str, timings: dict, total: float, written: dict,
                   sources: list[Path] | None = None) -> str:
     from statex_dist.eval.report import groups_from_results
@@ -442,7 +461,8 @@ def render_report(cfg: DemoConfig, results: list[dict], table: str, timings: dic
              f"- batch {cfg.micro_batch_size} x {cfg.seq_len} tokens; LR {cfg.pretrain_lr} / {cfg.posttrain_lr}, cosine; "
              f"device {cfg.device}, precision {cfg.precision}",
              f"- MQAR: {cfg.mqar_keys} keys, {cfg.mqar_values} values (chance {100 / cfg.mqar_values:.1f}%), "
-             f"{cfg.eval_samples} sequences per pair count, every pair queried", "",
+             f"{cfg.eval_samples} sequences per pair count, every pair queried",
+             f"- software: {software_versions()}", "",
              "## Results", "", table, "## Verdict", ""]
     mq = {label: [r["tasks"]["mqar"]["accuracy"] for r in rs] for label, rs in groups.items()}
     for family in cfg.families:

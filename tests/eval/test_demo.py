@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from statex_dist.demo import DemoConfig, run_demo
 
@@ -63,6 +64,7 @@ def test_combine_runs_pools_seeds(tmp_path):
     report = (out / "report.md").read_text()
     assert "mean ± std over 2 runs" in report
     assert "+10.0, -5.0" in report and "mixed" in report
+    assert "- software: Python " in report and f"torch {torch.__version__}" in report  # versions traceable
 
 
 # ---------------------------------------------------------------------------------------------------------
