@@ -11,6 +11,8 @@
 #                machine the tuning (fla's GLA-1.3B first step: 444 s), leaving it only the compiles. A result is
 #                used only where Triton's own key matches: same Triton build and GPU backend, kernel source, tuning
 #                key (shapes, dtypes) and configs;
+#   apply_best LIMIT LABEL ARGS...  under the GLA launch sweep's best setting, when it found one: test_gpu.py on
+#                GPU 1 beside gpu_e2e.py --parts speed ARGS on GPU 0;
 #   pack         copies the tables (*.md, named after their folders) to $OUT and the rest of $RES (without
 #                weights, data or checkpoints) into $OUT/results.tgz; every script calls it at the end.
 set -uo pipefail
@@ -35,6 +37,21 @@ warm_triton_cache() {
 save_autotune() {
   (cd "$TRITON_CACHE_DIR" && find . -name '*.autotune.json' -print0 | tar czf "$OUT/${1:?save_autotune NAME}.tgz" --null -T -)
   note "saved $(tar tzf "$OUT/$1.tgz" | grep -c autotune.json) autotuning results to $1.tgz"
+}
+apply_best() {  # E2E_LIMIT_S LABEL GPU_E2E_ARGS...: when the GLA launch sweep found a best setting
+  # ($RES/sweep/best.json), run under it test_gpu.py on GPU 1 beside gpu_e2e.py --parts speed on GPU 0
+  [ -f "$RES/sweep/best.json" ] || return 0
+  local limit=$1 label=$2
+  shift 2
+  cp "$RES/sweep/best.json" "$OUT/"
+  local apply="$PY benchmarks/gla_launch_sweep.py --apply $RES/sweep/best.json"
+  (CUDA_VISIBLE_DEVICES=1 timeout "$(lim 200)" $apply pytest -q -p no:cacheprovider -rA tests/kernels/test_gpu.py \
+     > "$RES/tests/log_best" 2>&1
+   note "GLA GPU tests under the best setting exit $?") &
+  CUDA_VISIBLE_DEVICES=0 timeout "$(lim "$limit")" $apply benchmarks/gpu_e2e.py --parts speed "$@" \
+    --out "$RES/e2e/time_best.md" > "$RES/e2e/log" 2>&1
+  note "gpu_e2e speed under the best setting ($label) exit $?"
+  wait
 }
 pack() {
   local f rel

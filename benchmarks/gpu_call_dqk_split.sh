@@ -21,17 +21,7 @@ CUDA_VISIBLE_DEVICES=0 timeout "$(lim $((SWEEP_S + 80)))" $PY benchmarks/gla_lau
   --budget-s "$SWEEP_S" > "$RES/sweep/log" 2>&1
 note "launch sweep exit $?"
 wait
-if [ -f "$RES/sweep/best.json" ]; then
-  cp "$RES/sweep/best.json" "$OUT/"
-  APPLY="$PY benchmarks/gla_launch_sweep.py --apply $RES/sweep/best.json"
-  (CUDA_VISIBLE_DEVICES=1 timeout "$(lim 200)" $APPLY pytest -q -p no:cacheprovider -rA tests/kernels/test_gpu.py \
-     > "$RES/tests/log_best" 2>&1
-   note "GLA GPU tests under the best setting exit $?") &
-  CUDA_VISIBLE_DEVICES=0 timeout "$(lim 150)" $APPLY benchmarks/gpu_e2e.py --parts speed \
-    --speed-variants ours,ours-saved,fla --steps 10 --warmup 2 --out "$RES/e2e/time_best.md" > "$RES/e2e/log" 2>&1
-  note "gpu_e2e speed under the best setting (ours, ours-saved, fla) exit $?"
-  wait
-fi
+apply_best 150 "ours, ours-saved, fla" --speed-variants ours,ours-saved,fla --steps 10 --warmup 2
 tail -3 "$RES/tests/log" >> "$RES/steps.log"
 tail -3 "$RES/tests/log_best" >> "$RES/steps.log" 2>/dev/null
 pack
