@@ -16,7 +16,9 @@ read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
 # PROFILE=1: every run records steps 4-5 with torch.profiler (profiling.*); the ops tables and summaries are copied.
 # PROFILE_RUNS="zero2-ws2 ...": only the runs of these names, in the last round (REPEATS), so the other rounds'
 # medians have no profiled steps.
+# PROFILE_PYTHON=1: cProfile in place of torch.profiler (profiling.python): the host's time by Python function.
 PROFILING=(profiling.enabled=true profiling.start_step=4 profiling.steps=2)
+[ "${PROFILE_PYTHON:-0}" = 1 ] && PROFILING+=(profiling.python=true profiling.torch=false)
 [ "${PROFILE:-0}" = 1 ] && EXTRA_ARGS+=("${PROFILING[@]}")
 WORK=${WORK:-work}
 mkdir -p "$OUT" "$WORK" runs
@@ -43,7 +45,8 @@ run() {  # name world_size overrides...    (env: GPUS pins the devices, PORT the
   log "  $name exit $rc after $((SECONDS - t0)) s"
   cp runs/$name/metrics.jsonl "$RUN_OUT/$name.metrics.jsonl" 2>/dev/null || true
   local f
-  for f in runs/$name/profile/*.ops.md runs/$name/profile/*.summary.json; do  # not the traces (large)
+  for f in runs/$name/profile/*.ops.md runs/$name/profile/*.summary.json runs/$name/profile/*.python.md; do
+    # not the traces (large)
     [ -f "$f" ] && cp "$f" "$RUN_OUT/$name.${f##*/}"
   done
 }

@@ -30,9 +30,9 @@ def main(out: Path) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     per_gpu = {}
     for name, recs in runs.items():
-        profiled = set()  # steps under torch.profiler are slower: out of the medians
-        for summary in out.glob(f"{name}.*summary.json"):
-            first, last = json.loads(summary.read_text())["steps"]
+        profiled = set()  # steps under torch.profiler or cProfile are slower: out of the medians
+        for f in out.glob(f"{name}.rank*_steps*"):  # rank0_steps4-5.summary.json, .python.md
+            first, last = map(int, re.search(r"_steps(\d+)-(\d+)\.", f.name).groups())
             profiled.update(range(first, last + 1))
         steady = [r for r in recs if r.get("step", 0) > 2 and r.get("tokens_per_s") and r["step"] not in profiled]
         if not steady:

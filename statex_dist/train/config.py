@@ -193,6 +193,12 @@ class ProfilingConfig:
     steps: int = 2
     top: int = 40
     """Rows of the ops table and the summary."""
+    torch: bool = True
+    """Record ops and kernels with torch.profiler."""
+    python: bool = False
+    """Record the main thread's Python functions with cProfile: where host time goes (an optimizer's
+    per-parameter loop, framework hooks), which torch.profiler shows only as gaps between kernels. Hooks that
+    autograd runs on its device threads count as time inside backward."""
     record_shapes: bool = False
     with_stack: bool = False
     memory: bool = False
@@ -201,6 +207,8 @@ class ProfilingConfig:
     def __post_init__(self) -> None:
         if self.start_step < 1 or self.steps < 1 or self.top < 1:
             raise ValueError("profiling.start_step, profiling.steps and profiling.top must be >= 1")
+        if self.enabled and not (self.torch or self.python):
+            raise ValueError("profiling.enabled needs profiling.torch or profiling.python (or both)")
 
 
 @dataclass

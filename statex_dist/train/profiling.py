@@ -10,13 +10,20 @@ time they account for, but not added again), and the summary splits the profiled
 GPU busy (any kernel running) and idle, and says how much of the busy time was collectives with no compute
 kernel beside them: a host-bound step (e.g. framework hooks between kernels) shows as idle, a
 communication-bound one as exposed collectives. On a CPU run the totals are the ops' self CPU time.
+
+With ``profiling.python`` the same window also runs under cProfile on the main thread and each rank writes
+``rank{r}_steps{a}-{b}.python.md`` (functions by total and by own time per step) and ``.pstats`` (for pstats,
+snakeviz): the idle time above says that the host was slow, this says in which functions.
 """
 
 from __future__ import annotations
 
+import cProfile
 import json
 import logging
+import pstats
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -38,44 +45,93 @@ class StepProfiler:
         self.out_dir = Path(run_dir) / "profile"
         self.first, self.last = cfg.start_step, cfg.start_step + cfg.steps - 1
         self._prof: profile | None = None
+        self._py: cProfile.Profile | None = None
+        self._t0 = 0.0
 
     def step_begins(self, step: int) -> None:
-        if not self.cfg.enabled or step != self.first or self._prof is not None:
+        if not self.cfg.enabled or step != self.first or self._t0:
             return
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
-        self._prof = profile(activities=activities, record_shapes=self.cfg.record_shapes,
-                             with_stack=self.cfg.with_stack, profile_memory=self.cfg.memory)
-        self._prof.start()
+        if self.cfg.torch:
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
+            self._prof = profile(activities=activities, record_shapes=self.cfg.record_shapes,
+                                 with_stack=self.cfg.with_stack, profile_memory=self.cfg.memory)
+            self._prof.start()
+        if self.cfg.python:
+            self._py = cProfile.Profile()
+            self._py.enable()
+        self._t0 = time.perf_counter()
 
     def step_ends(self, step: int) -> None:
-        if self._prof is not None and step == self.last:
+        if self._t0 and step == self.last:
             self._finish(step)
 
     def close(self, last_step: int) -> None:
         """The run ended inside the window: write what was recorded (nothing if its first step did not end)."""
-        if self._prof is None:
+        if not self._t0:
             return
         if last_step >= self.first:
             self._finish(last_step)
-        else:
+            return
+        if self._prof is not None:
             self._prof.stop()
-            self._prof = None
+        if self._py is not None:
+            self._py.disable()
+        self._prof = self._py = None
 
     def _finish(self, last_step: int) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        prof, self._prof = self._prof, None
-        prof.stop()
+        wall_s = time.perf_counter() - self._t0
+        prof, py, self._prof, self._py = self._prof, self._py, None, None
+        if py is not None:
+            py.disable()
+        if prof is not None:
+            prof.stop()
         steps = last_step - self.first + 1
         stem = self.out_dir / f"rank{self.rank}_steps{self.first}-{last_step}"
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        prof.export_chrome_trace(str(stem) + ".trace.json")
-        summary = {"rank": self.rank, "steps": [self.first, last_step],
-                   **summarize(prof, steps, on_device=self.device.type == "cuda", top=self.cfg.top)}
-        Path(str(stem) + ".summary.json").write_text(json.dumps(summary, indent=1))
-        Path(str(stem) + ".ops.md").write_text(ops_table(summary))
-        log.info("profiled steps %d-%d on rank %d: %s; %s.{trace.json,ops.md,summary.json}", self.first, last_step,
-                 self.rank, headline(summary), stem)
+        if prof is not None:
+            prof.export_chrome_trace(str(stem) + ".trace.json")
+            summary = {"rank": self.rank, "steps": [self.first, last_step],
+                       **summarize(prof, steps, on_device=self.device.type == "cuda", top=self.cfg.top)}
+            Path(str(stem) + ".summary.json").write_text(json.dumps(summary, indent=1))
+            Path(str(stem) + ".ops.md").write_text(ops_table(summary))
+            log.info("profiled steps %d-%d on rank %d: %s; %s.{trace.json,ops.md,summary.json}", self.first,
+                     last_step, self.rank, headline(summary), stem)
+        if py is not None:
+            py.dump_stats(str(stem) + ".pstats")
+            rows = python_rows(pstats.Stats(py), steps)
+            Path(str(stem) + ".python.md").write_text(
+                python_table(rows, self.rank, (self.first, last_step), wall_s * 1e3 / steps, self.cfg.top))
+            log.info("python profile of steps %d-%d on rank %d (%.1f ms a step): %s.{python.md,pstats}",
+                     self.first, last_step, self.rank, wall_s * 1e3 / steps, stem)
+        self._t0 = 0.0
+
+
+def python_rows(stats: pstats.Stats, steps: int) -> list[dict]:
+    """One row per Python function (or C function it called) with its calls, own time and total time (own time
+    plus its callees') per step, longest total first."""
+    rows, cwd = [], str(Path.cwd()) + "/"
+    for (path, line, func), (_, calls, own, total, _) in stats.stats.items():
+        where = "" if path == "~" else path.split("site-packages/")[-1].removeprefix(cwd)  # "~": a C function
+        rows.append({"function": f"{func} ({where}:{line})" if where else func,
+                     "calls_per_step": round(calls / steps, 2), "own_ms_per_step": round(own * 1e3 / steps, 3),
+                     "total_ms_per_step": round(total * 1e3 / steps, 3)})
+    rows.sort(key=lambda r: -r["total_ms_per_step"])
+    return rows
+
+
+def python_table(rows: list[dict], rank: int, steps: tuple[int, int], wall_ms: float, top: int) -> str:
+    """Markdown: the ``top`` functions by total time, then by own time (per step)."""
+    def table(title, ordered):
+        return (f"## {title}\n\n| function | calls per step | own ms per step | total ms per step |\n"
+                "|---|---|---|---|\n"
+                + "".join(f"| `{r['function'][:120]}` | {r['calls_per_step']} | {r['own_ms_per_step']} | "
+                          f"{r['total_ms_per_step']} |\n" for r in ordered[:top]))
+    head = (f"# Python profile (cProfile, main thread), rank {rank}, steps {steps[0]}-{steps[1]}\n\n"
+            f"{wall_ms:.1f} ms of wall time per step under the profiler.\n\n")
+    return head + table("By total time", rows) + "\n" + table(
+        "By own time", sorted(rows, key=lambda r: -r["own_ms_per_step"]))
 
 
 def summarize(prof, steps: int, on_device: bool, top: int) -> dict:

@@ -34,6 +34,35 @@ def test_profile_window_writes_trace_ops_and_summary(tmp_path, synthetic_corpus)
     assert "| op / kernel |" in (out / "rank0_steps2-3.ops.md").read_text()
 
 
+def test_python_profile_names_the_functions_that_take_host_time(tmp_path, synthetic_corpus):
+    """cProfile alone (no torch.profiler): the table and the stats file, with the optimizer's step among the
+    functions and its time inside the profiled wall time."""
+    import pstats
+
+    out = _run(tmp_path, synthetic_corpus, 3, enabled=True, start_step=2, steps=2, torch=False, python=True)
+    assert sorted(p.name for p in out.iterdir()) == ["rank0_steps2-3.pstats", "rank0_steps2-3.python.md"]
+    md = (out / "rank0_steps2-3.python.md").read_text()
+    wall = float(md.split("\n\n")[1].split(" ms of wall time")[0])
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith("| `")]
+    steps = {r[0]: (float(r[1]), float(r[3].rstrip(" |"))) for r in rows if "step (torch/optim/" in r[0]}
+    assert steps, md  # the AdamW step (torch/optim/adamw.py or optimizer.py) is listed
+    calls, total_ms = max(steps.values(), key=lambda v: v[1])
+    assert calls == 1 and 0 < total_ms < wall  # once a step, and part of the step's wall time
+    assert "## By own time" in md
+    stats = pstats.Stats(str(out / "rank0_steps2-3.pstats"))
+    assert stats.total_tt > 0
+
+
+def test_both_profilers_and_neither(tmp_path, synthetic_corpus):
+    from statex_dist.train.config import ProfilingConfig
+
+    out = _run(tmp_path, synthetic_corpus, 2, enabled=True, start_step=1, steps=1, python=True)
+    assert {p.suffix for p in out.iterdir()} == {".json", ".md", ".pstats"}  # trace, summary, ops, python
+    with pytest.raises(ValueError, match="profiling.torch or profiling.python"):
+        ProfilingConfig(enabled=True, torch=False, python=False)
+    ProfilingConfig(enabled=False, torch=False, python=False)  # off: nothing to check
+
+
 def test_window_past_the_end_is_cut_and_disabled_writes_nothing(tmp_path, synthetic_corpus):
     out = _run(tmp_path / "a", synthetic_corpus, 3, enabled=True, start_step=3, steps=5)
     assert [p.name for p in out.glob("*.summary.json")] == ["rank0_steps3-3.summary.json"]
