@@ -9,6 +9,7 @@
 # ranks (the profiler's host overhead then slows those steps; the medians skip steps 1-2 only).
 # Ran once as call s of the seventh round with RUNS="prep zero3 fsdp-nockpt" PROFILE=1.
 # REPEATS=N runs the list N times in turn (gpu_train.sh), each round against its own one-GPU run.
+# NGPU=1 on one GPU: only the one-GPU steps (ws1x, zero2-ws1, ...) then mean anything.
 # usage: [PROFILE=1] [RUNS=...] [REPEATS=N] benchmarks/gpu_call_x2_profile.sh OUT [DEADLINE_S]     (repo root; statex_dist, fla,
 # deepspeed importable)
 source "$(dirname "$0")/gpu_call_common.sh" x2_profile "$@"
@@ -16,7 +17,7 @@ mkdir -p "$RES/train"
 : "${RUNS:=prep ws1 fsdp-nockpt zero3 zero2 zero3-hooks zero3-prefetch}"
 RUNS=$RUNS PROFILE=${PROFILE:-0} EXTRA="steps=12" \
   FIRST_TIMEOUT="$(lim 240)" RUN_TIMEOUT=90 DEADLINE=$((DEADLINE - SECONDS - 10)) \
-  bash benchmarks/gpu_train.sh "$RES/train" 2 > "$RES/train/console.log" 2>&1
+  bash benchmarks/gpu_train.sh "$RES/train" "${NGPU:-2}" > "$RES/train/console.log" 2>&1
 note "trainer runs ($RUNS) exit $?"
 pack
 cat "$RES/steps.log"
