@@ -81,12 +81,15 @@ ws1_pair() {  # name overrides... : StateX on GPU 0, the original on GPU 1 (or a
     GPUS=0 run "$name-original" 1 "${ORIG[@]}" "$@"
   fi
 }
+DSCHECKS=(parallel.deepspeed_fused_grad_checks=false)  # the "-dschecks" runs: DeepSpeed's own gradient checks
 deepspeed_ws1() {  # zero2|zero3|a variant's name [GPU]: one ZeRO config at world size 1, DeepSpeed's own one-GPU
   # speed, so each stage's two-GPU efficiency can be taken against its own backend as well as against FSDP2
-  local json=configs/deepspeed/$1.json
-  [ -f "$json" ] || json=benchmarks/deepspeed/$1.json  # variants under trial (zero2-nooverlap ...)
+  local cfg=${1%-dschecks} more=()
+  [ "$cfg" = "$1" ] || more=("${DSCHECKS[@]}")
+  local json=configs/deepspeed/$cfg.json
+  [ -f "$json" ] || json=benchmarks/deepspeed/$cfg.json  # variants under trial (zero2-nooverlap ...)
   GPUS=${2:-0} PORT=$((29520 + ${2:-0})) run $1-ws1 1 parallel.backend=deepspeed \
-    parallel.deepspeed_config=$json "${NOCKPT[@]}"
+    parallel.deepspeed_config=$json "${NOCKPT[@]}" "${more[@]}"
 }
 resume() {  # a new run directory holding only the first checkpoint of fsdp-wsN (hard links: no copy of the
   # 16 GB state), run again to the same final step; summarize_train_runs.py compares the losses step by step
@@ -137,6 +140,8 @@ run_step() {  # one name of RUNS
     prep) log "inputs only" ;;
     zero2|zero3) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=configs/deepspeed/$1.json "${NOCKPT[@]}" ;;
+    zero2-dschecks) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
+      parallel.deepspeed_config=configs/deepspeed/zero2.json "${DSCHECKS[@]}" "${NOCKPT[@]}" ;;
     zero3-hooks) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \
       parallel.deepspeed_config=configs/deepspeed/zero3.json parallel.zero3_leaf_blocks=false "${NOCKPT[@]}" ;;
     zero2-*|zero3-*) [ "$NGPU" -ge 2 ] && run $1-ws$NGPU "$NGPU" parallel.backend=deepspeed \

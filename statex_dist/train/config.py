@@ -127,6 +127,10 @@ class ParallelConfig:
     hooks on the block's Linear and norm submodules). Those hooks are host time on every step: GLA-1.3B StateX
     on two H200s went 0.726 -> 0.458 s per step with this on (docs/benchmarks.md, 2026-11-30); false: DeepSpeed's
     per-submodule fetching (less memory held per block)."""
+    deepspeed_fused_grad_checks: bool = True
+    """deepspeed ZeRO-1/2: the gradient norm in one fused pass, and no separate per-tensor overflow pass (the
+    norm finds a NaN or inf as well, and the step is skipped as before); false: DeepSpeed's own passes, about
+    3,400 small kernels a step for GLA-1.3B (statex_dist/parallel/deepspeed_checks.py)."""
     activation_checkpointing: Literal["none", "full", "every_k"] = "none"
     """Recompute block activations in backward: every block (full), or every k-th block."""
     ac_every_k: int = 2
@@ -142,6 +146,8 @@ class ParallelConfig:
             raise ValueError("hsdp_shard_size is for backend fsdp only")
         if not self.zero3_leaf_blocks and self.backend != "deepspeed":
             raise ValueError("zero3_leaf_blocks is for backend deepspeed (ZeRO-3) only")
+        if not self.deepspeed_fused_grad_checks and self.backend != "deepspeed":
+            raise ValueError("deepspeed_fused_grad_checks is for backend deepspeed only")
         if not self.reshard_after_forward and self.backend != "fsdp":
             raise ValueError("reshard_after_forward is for backend fsdp only (DeepSpeed: choose ZeRO stage 2 or 3)")
 

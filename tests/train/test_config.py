@@ -68,6 +68,10 @@ def test_cross_field_rules():
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["model.path=/x"])
     with pytest.raises(ConfigError, match="zero3_leaf_blocks is for backend deepspeed"):
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["parallel.zero3_leaf_blocks=false"])
+    with pytest.raises(ConfigError, match="deepspeed_fused_grad_checks is for backend deepspeed"):
+        load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["parallel.deepspeed_fused_grad_checks=false"])
+    with pytest.raises(ConfigError, match="profiling.torch or profiling.python"):
+        load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["profiling.enabled=true", "profiling.torch=false"])
     with pytest.raises(ConfigError, match="gc_interval must be >= 0"):
         load_train_config(REPO / "configs" / "gla-tiny-cpu.yaml", ["gc_interval=-1"])
 
