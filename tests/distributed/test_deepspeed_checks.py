@@ -1,6 +1,7 @@
-"""The fused ZeRO-1/2 gradient checks (statex_dist/parallel/deepspeed_checks.py) on one CPU process with bf16, as
-DeepSpeed's bf16 path runs on a GPU: the norm equals DeepSpeed's own, a NaN gradient still skips the step without
-DeepSpeed's per-tensor overflow pass, and clean steps update the weights as DeepSpeed's own code does."""
+"""The fused ZeRO-1/2 gradient checks (statex_dist/parallel/deepspeed_checks.py) in one process with bf16, on
+DeepSpeed's accelerator (the CPU in CI, a GPU on the device machine): the norm equals DeepSpeed's own, a NaN
+gradient still skips the step without DeepSpeed's per-tensor overflow pass, and clean steps update the weights
+as DeepSpeed's own code does."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module", autouse=True)
 def one_rank_group():
-    init_distributed("deepspeed", "cpu")
+    from deepspeed.accelerator import get_accelerator
+
+    init_distributed("deepspeed", "cuda" if get_accelerator().device_name() == "cuda" else "cpu")
     yield
     destroy_distributed()
 
@@ -42,7 +45,7 @@ def _engine(fused: bool, stage: int = 2):
 
 def _step(engine, seed: int, poison: bool = False) -> None:
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, 16, generator=g).to(torch.bfloat16)
+    x = torch.randn(1, 16, generator=g).to(engine.device, torch.bfloat16)
     handle = None
     if poison:  # one gradient NaN, the loss finite: only a gradient check can catch it
         handle = engine.module[2].weight.register_hook(lambda grad: grad * float("nan"))
@@ -58,7 +61,7 @@ def _master(engine) -> torch.Tensor:
 
 def test_fused_norm_equals_deepspeeds_own():
     engine = _engine(fused=False)
-    engine.backward(engine(torch.ones(1, 16, dtype=torch.bfloat16)).float().pow(2).sum())
+    engine.backward(engine(torch.ones(1, 16, dtype=torch.bfloat16, device=engine.device)).float().pow(2).sum())
     opt = engine.optimizer
     grads, params = opt.averaged_gradients[0], opt.params_in_partition[0]
     own = opt.get_grad_norm_direct(grads, params)
