@@ -16,8 +16,9 @@ What changes, on the optimizer instance only (``fuse_zero_grad_checks``):
 - the separate overflow pass is dropped: a NaN or inf in any gradient makes that norm non-finite, and DeepSpeed's
   ``step`` already treats a non-finite norm as an overflow when ``check_grad_overflow`` is on (it skips the step
   and zeroes the gradients), so a bad step is skipped exactly as before, one pass later.
-(With bf16 and ``check_grad_overflow`` off DeepSpeed checks neither, with fp32 or fp16 it checks the norm: the
-overflow pass is only run where the norm check is on.) It applies only where these statements hold:
+(DeepSpeed runs the overflow pass only with ``check_grad_overflow``, and checks the norm then and in every
+fp32 or fp16 run; in bf16 without it, DeepSpeed checks neither, and only the norm gets faster.) It applies only
+where these statements hold:
 ``DeepSpeedZeroOptimizer`` (stages 1 and 2) computing the norm, no CPU offload, no model or pipeline parallelism,
 no MoE, and DeepSpeed 0.19.x (the version whose ``step`` was read); anything else keeps DeepSpeed's own code and
 says so in the log.

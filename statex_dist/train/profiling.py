@@ -46,10 +46,10 @@ class StepProfiler:
         self.first, self.last = cfg.start_step, cfg.start_step + cfg.steps - 1
         self._prof: profile | None = None
         self._py: cProfile.Profile | None = None
-        self._t0 = 0.0
+        self._t0: float | None = None  # perf_counter at the window's start; None outside it
 
     def step_begins(self, step: int) -> None:
-        if not self.cfg.enabled or step != self.first or self._t0:
+        if not self.cfg.enabled or step != self.first or self._t0 is not None:
             return
         if self.cfg.torch:
             activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if self.device.type == "cuda" else [])
@@ -62,12 +62,12 @@ class StepProfiler:
         self._t0 = time.perf_counter()
 
     def step_ends(self, step: int) -> None:
-        if self._t0 and step == self.last:
+        if self._t0 is not None and step == self.last:
             self._finish(step)
 
     def close(self, last_step: int) -> None:
         """The run ended inside the window: write what was recorded (nothing if its first step did not end)."""
-        if not self._t0:
+        if self._t0 is None:
             return
         if last_step >= self.first:
             self._finish(last_step)
@@ -76,7 +76,7 @@ class StepProfiler:
             self._prof.stop()
         if self._py is not None:
             self._py.disable()
-        self._prof = self._py = None
+        self._prof = self._py = self._t0 = None
 
     def _finish(self, last_step: int) -> None:
         if self.device.type == "cuda":
@@ -105,7 +105,7 @@ class StepProfiler:
                 python_table(rows, self.rank, (self.first, last_step), wall_s * 1e3 / steps, self.cfg.top))
             log.info("python profile of steps %d-%d on rank %d (%.1f ms a step): %s.{python.md,pstats}",
                      self.first, last_step, self.rank, wall_s * 1e3 / steps, stem)
-        self._t0 = 0.0
+        self._t0 = None
 
 
 def python_rows(stats: pstats.Stats, steps: int) -> list[dict]:
