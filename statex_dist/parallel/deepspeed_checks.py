@@ -54,7 +54,8 @@ def _unsupported(opt, version: str) -> str | None:
 
     checks = [
         (not version.startswith(CHECKED_VERSIONS), f"DeepSpeed {version} (written against {CHECKED_VERSIONS})"),
-        (not isinstance(opt, DeepSpeedZeroOptimizer), f"{type(opt).__name__} is not ZeRO stage 1 or 2"),
+        (not isinstance(opt, DeepSpeedZeroOptimizer),  # ZeRO-3, or BF16_Optimizer (ZeRO-1, fp32 accumulation)
+         f"{type(opt).__name__} is not DeepSpeedZeroOptimizer (ZeRO-1/2)"),
         (not getattr(opt, "compute_grad_norm", False), "zero_optimization.compute_grad_norm is off"),
         (getattr(opt, "cpu_offload", True), "optimizer offload"),
         (getattr(opt, "has_moe_layers", True), "MoE layers"),
