@@ -27,12 +27,10 @@ says so in the log.
 
 from __future__ import annotations
 
-import logging
 import types
 
 import torch
 
-log = logging.getLogger(__name__)
 CHECKED_VERSIONS = ("0.19.",)  # DeepSpeed releases whose ZeRO-1/2 ``step`` this module was written against
 
 
