@@ -52,11 +52,14 @@ _TL_DTYPES = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16, torch.floa
 #   prep, dg:      BK the key tile (dg: BV the step of its loop over V); dscore: BV the step of its loop over V
 # Swept and checked on an H200 in bf16 by ``benchmarks/gla_launch_sweep.py`` (2026-11-30, calls w and x: merged head
 # fwd+bwd 7.88 -> 6.92 ms by the walks and whole-chunk kernels, -> 6.30 ms by the pair kernels, prep and dg; call zp:
-# the merged head's dqk split, 0.948 -> 0.863 ms; the original head's stays fused, 0.441 against 0.458 split).
+# the merged head's dqk split, 0.948 -> 0.863 ms; the original head's stays fused, 0.441 against 0.458 split;
+# 2026-12-01, fifteenth round, the six candidates never run before: the merged walk at 4 stages 1.017 -> 1.001 ms,
+# its dg at 128-column steps 0.349 -> 0.315, the original head's prep at 1 warp 0.316 -> 0.309; merged head
+# fwd+bwd 6.157 -> 6.102 ms, original 4.169 -> 4.158).
 # fp16 and fp32 inputs keep ``checked_launch`` (their stored states are fp32: more shared memory per state tile).
 # To re-tune on another GPU: ``python benchmarks/gla_launch_sweep.py --out DIR``, then copy ``DIR/best.json`` here.
 LAUNCH = {
-    "large": dict(walk=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=3),
+    "large": dict(walk=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=4),
                   dstate=dict(BK=64, BV=128, rows=64, num_warps=4, num_stages=3),
                   out=dict(BK=64, BV=128, num_warps=8, num_stages=3),
                   dv=dict(BK=64, BV=128, num_warps=8, num_stages=3),
@@ -67,13 +70,13 @@ LAUNCH = {
                   dscore=dict(BV=64, num_warps=4, num_stages=2),
                   dqk_offdiag=dict(BK=128, num_warps=4, num_stages=2),
                   dqk_intra=dict(BK=64, num_warps=4, num_stages=3),
-                  dg=dict(BK=16, BV=64, num_warps=4, num_stages=3)),
+                  dg=dict(BK=16, BV=128, num_warps=4, num_stages=3)),
     "small": dict(walk=dict(BK=64, BV=64, rows=32, num_warps=4, num_stages=3),
                   dstate=dict(BK=64, BV=64, rows=32, num_warps=4, num_stages=3),
                   out=dict(BK=64, BV=128, num_warps=4, num_stages=3),
                   dv=dict(BK=64, BV=128, num_warps=4, num_stages=3),
                   dqk=dict(BK=64, BV=64, num_warps=8, num_stages=3),
-                  prep=dict(BK=32, num_warps=4, num_stages=3),
+                  prep=dict(BK=16, num_warps=1, num_stages=3),
                   intra=dict(BK=64, num_warps=4, num_stages=3),
                   intra_offdiag=dict(BK=64, num_warps=4, num_stages=3),
                   dscore=dict(BV=64, num_warps=4, num_stages=3),
