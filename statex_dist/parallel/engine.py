@@ -229,17 +229,17 @@ def _build_deepspeed(cfg, info, model, groups, specs, accum, universal):
     optimizer = build_adamw(groups, cfg.optim, info.device.type)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds_cfg,
                                            dist_init_required=False)
-    if not zero3:
+    if zero3:
+        hooked = sum(1 for b in blocks for m in b.modules() if m is not b and m._forward_pre_hooks)
+        log.info("ZeRO-3: %d blocks; %d of their submodules have DeepSpeed fetch hooks (parallel.zero3_leaf_blocks "
+                 "%s)", len(blocks), hooked, cfg.parallel.zero3_leaf_blocks)
+    else:
         from statex_dist.parallel.deepspeed_checks import fuse_zero_grad_checks
 
         why_not = fuse_zero_grad_checks(engine.optimizer) if cfg.parallel.deepspeed_fused_grad_checks else \
             "parallel.deepspeed_fused_grad_checks=false"
         log.info("ZeRO gradient norm and overflow check: %s", "fused" if why_not is None else
                  f"DeepSpeed's own ({why_not})")
-    if zero3:
-        hooked = sum(1 for b in blocks for m in b.modules() if m is not b and m._forward_pre_hooks)
-        log.info("ZeRO-3: %d blocks; %d of their submodules have DeepSpeed fetch hooks (parallel.zero3_leaf_blocks "
-                 "%s)", len(blocks), hooked, cfg.parallel.zero3_leaf_blocks)
     return DeepSpeedEngine(engine, model, specs, info, accum)
 
 

@@ -71,22 +71,23 @@ class StepProfiler:
             return
         if last_step >= self.first:
             self._finish(last_step)
-            return
-        if self._prof is not None:
-            self._prof.stop()
-        if self._py is not None:
-            self._py.disable()
-        self._prof = self._py = self._t0 = None
+        else:
+            self._stop()
 
-    def _finish(self, last_step: int) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        wall_s = time.perf_counter() - self._t0
-        prof, py, self._prof, self._py = self._prof, self._py, None, None
+    def _stop(self):
+        """Stop both recorders and leave the window; returns (torch profile, cProfile, wall seconds in it)."""
+        prof, py, wall_s = self._prof, self._py, time.perf_counter() - self._t0
+        self._prof = self._py = self._t0 = None
         if py is not None:
             py.disable()
         if prof is not None:
             prof.stop()
+        return prof, py, wall_s
+
+    def _finish(self, last_step: int) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        prof, py, wall_s = self._stop()
         steps = last_step - self.first + 1
         stem = self.out_dir / f"rank{self.rank}_steps{self.first}-{last_step}"
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +106,6 @@ class StepProfiler:
                 python_table(rows, self.rank, (self.first, last_step), wall_s * 1e3 / steps, self.cfg.top))
             log.info("python profile of steps %d-%d on rank %d (%.1f ms a step): %s.{python.md,pstats}",
                      self.first, last_step, self.rank, wall_s * 1e3 / steps, stem)
-        self._t0 = None
 
 
 def python_rows(stats: pstats.Stats, steps: int) -> list[dict]:
